@@ -1,0 +1,98 @@
+/* util_io.c — full reads and writes, whole-file loading, positional reader adapters. */
+#include "fu_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fu_mem_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    const fu_mem_t *m = ctx;
+    if (off > m->size || len > m->size - off)
+        return -EIO;
+    memcpy(buf, (const char *)m->data + off, len);
+    return 0;
+}
+
+int fu_fd_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    return fu_pread_full((int)(intptr_t)ctx, buf, len, off);
+}
+
+int fu_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    char *p = buf;
+    while (len > 0) {
+        if (off > (uint64_t)INT64_MAX)
+            return -EOVERFLOW;
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int fu_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int fu_read_file(const char *path, size_t max_len, char **out, size_t *out_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > max_len) {
+        close(fd);
+        return -EFBIG;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    int rc = fu_pread_full(fd, buf, n, 0);
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (out_len)
+        *out_len = n;
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* fu_util.h — small shared helpers: sizes, checked arithmetic, full reads, logging.
+ *
+ * Conventions used across flashfs (see docs/hacking.md):
+ *   - functions return 0 on success or a negative errno value (-EINVAL, -EIO, ...);
+ *   - human-readable detail goes into a caller-supplied `char *err, size_t errlen` buffer;
+ *   - only the edges (CLI main(), FUSE replies) turn codes into messages or exit codes. */
+#ifndef FU_UTIL_H
+#define FU_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* A positional reader: fill buf with exactly len bytes at off. Returns 0, or -errno
+ * (-EIO for a short read past the end). Parsers take one of these so that they work
+ * on plain files, packed files and memory buffers alike. */
+typedef int (*fu_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
+
+/* Memory-backed reader context for fu_read_fn (fu_mem_read). */
+typedef struct {
+    const void *data;
+    size_t size;
+} fu_mem_t;
+
+/* fu_read_fn over a fu_mem_t. */
+int fu_mem_read(void *ctx, void *buf, size_t len, uint64_t off);
+
+/* fu_read_fn over a file descriptor passed as (void *)(intptr_t)fd; uses pread. */
+int fu_fd_read(void *ctx, void *buf, size_t len, uint64_t off);
+
+/* pread exactly len bytes (retrying short reads and EINTR). 0, -EIO at EOF, or -errno. */
+int fu_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* write exactly len bytes (retrying short writes and EINTR). 0 or -errno. */
+int fu_write_full(int fd, const void *buf, size_t len);
+
+/* Read a whole file of at most max_len bytes into a NUL-terminated malloc'd buffer.
+ * -EFBIG when larger than max_len. */
+int fu_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
+
+/* Parse a size: "123", "64K", "1.5G", "2GiB", "512MB" (binary units), or "25%" of
+ * physical RAM. Result in bytes. -EINVAL for garbage, -ERANGE on overflow. */
+int fu_parse_size(const char *s, uint64_t *out);
+
+/* Format bytes as "1.50 GiB" into buf. Returns buf. */
+char *fu_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* Physical RAM in bytes (sysconf), 0 if unknown. */
+uint64_t fu_phys_ram(void);
+
+/* Checked arithmetic: return 1 on overflow, else store the result and return 0. */
+static inline int fu_add_u64(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_add_overflow(a, b, r); }
+static inline int fu_mul_u64(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_mul_overflow(a, b, r); }
+
+/* Monotonic clock in nanoseconds. */
+uint64_t fu_now_ns(void);
+
+/* Logging: one line to stderr (or syslog once fu_log_to_syslog is set), prefixed by
+ * the program name and level. */
+enum { FU_LOG_ERR = 0, FU_LOG_WARN = 1, FU_LOG_INFO = 2, FU_LOG_DEBUG = 3 };
+/* Set the program name and the most verbose level printed (default FU_LOG_INFO). */
+void fu_log_init(const char *prog, int level);
+/* Route further log lines to syslog (daemonized mount) when on != 0. */
+void fu_log_to_syslog(int on);
+/* Print one log line at the given level (printf-style, no trailing newline needed). */
+void fu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* snprintf into an error buffer (NULL-safe); always returns the code passed in. */
+int fu_err(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,46 @@
+/* hf_config.h — a Hugging Face config.json, as the engine and the layout need it (prefix hc_).
+ *
+ * Both the transformers 4 form (rope_theta, rope_scaling, torch_dtype) and the 5 form
+ * (rope_parameters {rope_theta, rope_type, ...}, dtype) are read. */
+#ifndef HF_CONFIG_H
+#define HF_CONFIG_H
+
+#include <stddef.h>
+
+#define HC_MAX_EOS 16
+
+typedef struct {
+    char model_type[32];        /* "llama", "mistral", "qwen2", ... */
+    char dtype[16];             /* "bfloat16", "float16", "float32" or "" */
+    int hidden_size;
+    int intermediate_size;
+    int num_hidden_layers;
+    int num_attention_heads;
+    int num_key_value_heads;    /* defaults to num_attention_heads */
+    int head_dim;               /* defaults to hidden_size / num_attention_heads */
+    int vocab_size;
+    int max_position_embeddings;
+    double rms_norm_eps;
+    double rope_theta;          /* default 10000 */
+    char rope_type[16];         /* "default", "llama3", "linear", ... */
+    double rope_factor;         /* rope scaling factor (llama3/linear), 1 if none */
+    double rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_pos;  /* original_max_position_embeddings */
+    int tie_word_embeddings;
+    int attention_bias;         /* q/k/v bias (qwen2 always has it) */
+    int mlp_bias;
+    char hidden_act[16];        /* "silu" */
+    int sliding_window;         /* 0 when null/absent */
+    int use_sliding_window;     /* -1 when absent */
+    int bos_token_id;           /* -1 when absent */
+    int eos_token_ids[HC_MAX_EOS];
+    int n_eos;
+} hc_config_t;
+
+/* Parse config.json text. 0 or -EINVAL with err naming the missing or bad field. */
+int hc_parse(const char *json, size_t len, hc_config_t *out, char *err, size_t errlen);
+
+/* Read and parse a config.json file. */
+int hc_load(const char *path, hc_config_t *out, char *err, size_t errlen);
+
+#endif
