@@ -1,7 +1,10 @@
 /* hf_config.h — a Hugging Face config.json, as the engine and the layout need it (prefix hc_).
  *
  * Both the transformers 4 form (rope_theta, rope_scaling, torch_dtype) and the 5 form
- * (rope_parameters {rope_theta, rope_type, ...}, dtype) are read. */
+ * (rope_parameters {rope_theta, rope_type, ...}, dtype) are read. Required fields:
+ * model_type, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+ * vocab_size, rms_norm_eps; others default as noted. The text is checked for valid UTF-8
+ * and a bounded nesting depth before cJSON parses it. */
 #ifndef HF_CONFIG_H
 #define HF_CONFIG_H
 
@@ -19,13 +22,13 @@ typedef struct {
     int num_key_value_heads;    /* defaults to num_attention_heads */
     int head_dim;               /* defaults to hidden_size / num_attention_heads */
     int vocab_size;
-    int max_position_embeddings;
+    int max_position_embeddings; /* 0 when absent */
     double rms_norm_eps;
     double rope_theta;          /* default 10000 */
     char rope_type[16];         /* "default", "llama3", "linear", ... */
     double rope_factor;         /* rope scaling factor (llama3/linear), 1 if none */
-    double rope_low_freq_factor, rope_high_freq_factor;
-    int rope_original_max_pos;  /* original_max_position_embeddings */
+    double rope_low_freq_factor, rope_high_freq_factor; /* llama3 rope; 0 when absent */
+    int rope_original_max_pos;  /* original_max_position_embeddings; 0 when absent */
     int tie_word_embeddings;
     int attention_bias;         /* q/k/v bias (qwen2 always has it) */
     int mlp_bias;

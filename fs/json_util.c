@@ -1,0 +1,163 @@
+/* json_util.c — strict pre-checks of JSON text (UTF-8, NULs, depth) and typed getters. */
+#include "json_util.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- UTF-8 --- */
+
+/* Length of the valid UTF-8 sequence starting at s[0] (at most n bytes available),
+ * or 0 when it is invalid. Rules (RFC 3629):
+ *   1 byte  00..7F
+ *   2 bytes C2..DF 80..BF                    (C0, C1 would be overlong)
+ *   3 bytes E0 A0..BF 80..BF | E1..EC 80..BF 80..BF | ED 80..9F 80..BF (no surrogates)
+ *           | EE..EF 80..BF 80..BF
+ *   4 bytes F0 90..BF .. | F1..F3 80..BF .. | F4 80..8F ..   (max U+10FFFF) */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return need;
+}
+
+int js_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] == 0)
+            return 0;
+        size_t k = utf8_seq(p + i, len - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* ----------------------------------------------------------- text scan --- */
+
+int js_check_text(const char *text, size_t len, int max_depth, uint64_t base, char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    int depth = 0, in_str = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c == 0)
+            return fu_err(err, errlen, -EINVAL, "NUL byte in JSON at offset %llu",
+                          (unsigned long long)(base + i));
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p + i, len - i);
+            if (k == 0)
+                return fu_err(err, errlen, -EINVAL, "invalid UTF-8 in JSON at offset %llu",
+                              (unsigned long long)(base + i));
+            i += k;
+            continue;
+        }
+        if (in_str) {
+            if (c == '\\') {
+                /* "\u0000" would become an embedded NUL inside a C string. */
+                if (i + 5 < len && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+                    return fu_err(err, errlen, -EINVAL, "\\u0000 in JSON string at offset %llu",
+                                  (unsigned long long)(base + i));
+                /* skip the escaped character; a non-ASCII one is checked as UTF-8 next */
+                i += (i + 1 < len && p[i + 1] != 0 && p[i + 1] < 0x80) ? 2 : 1;
+                continue;
+            }
+            if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return fu_err(err, errlen, -EINVAL, "JSON nested deeper than %d levels at offset %llu",
+                              max_depth, (unsigned long long)(base + i));
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+        i++;
+    }
+    return 0;
+}
+
+int js_parse(const char *text, size_t len, uint64_t base, const char *what, cJSON **out,
+             char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = js_check_text(text, len, JS_MAX_DEPTH, base, err, errlen);
+    if (rc)
+        return rc;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        uint64_t pos = end ? (uint64_t)(end - text) : 0;
+        return fu_err(err, errlen, -EINVAL, "%s: malformed JSON at offset %llu", what,
+                      (unsigned long long)(base + pos));
+    }
+    /* Anything but whitespace after the document is an error too. */
+    if (end) {
+        for (const char *q = end; q < text + len; q++) {
+            if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n') {
+                cJSON_Delete(root);
+                return fu_err(err, errlen, -EINVAL, "%s: trailing bytes after JSON at offset %llu",
+                              what, (unsigned long long)(base + (uint64_t)(q - text)));
+            }
+        }
+    }
+    *out = root;
+    return 0;
+}
+
+/* ------------------------------------------------------------- getters --- */
+
+int js_get_u64(const cJSON *j, uint64_t *v)
+{
+    if (!cJSON_IsNumber(j))
+        return 0;
+    double d = j->valuedouble;
+    if (!(d >= 0.0) || d > (double)JS_MAX_EXACT_INT || floor(d) != d)
+        return 0;
+    *v = (uint64_t)d;
+    return 1;
+}
+
+int js_get_int(const cJSON *j, int lo, int hi, int *v)
+{
+    if (!cJSON_IsNumber(j))
+        return 0;
+    double d = j->valuedouble;
+    if (!(d >= (double)lo) || d > (double)hi || floor(d) != d)
+        return 0;
+    *v = (int)d;
+    return 1;
+}
