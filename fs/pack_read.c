@@ -1,0 +1,316 @@
+/* pack_read.c — thread-safe logical reads of a packed file (prefix pk_).
+ *
+ * A read maps its logical range to frames (binary search in the seek table) and
+ * decodes each frame it touches:
+ *   - a frame covered entirely is decoded straight into the caller's buffer;
+ *   - a frame touched in part is decoded into a small per-reader cache of PK_CACHE_SLOTS
+ *     decoded frames, so that a reader walking a frame in pieces (FUSE reads of 128 KiB
+ *     inside a 1 MiB frame) decodes it once. The cache holds at most
+ *     PK_CACHE_SLOTS * max frame size bytes (4 MiB with the default 1 MiB frames).
+ * Decoding needs a ZSTD_DCtx and scratch buffers; these live in a pool of "workers"
+ * taken and returned under the reader's mutex, so any number of threads can read at
+ * once (each decodes with its own worker, without holding the mutex).
+ *
+ * A frame that fails to decode makes the read return -EIO; the failure is counted
+ * (pk_reader_errors, pk_errors) and logged once per frame with the file name. Other
+ * frames keep reading. */
+#include "pack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define PK_CACHE_SLOTS 4
+#define PK_POOL_KEEP 8   /* idle workers kept; more are freed on return */
+
+typedef struct pk_work {
+    struct pk_work *next;
+    ZSTD_DCtx *dctx;
+    uint8_t *cbuf;      /* compressed frame (max csize) */
+    uint8_t *tmp;       /* grouped planes (max dsize) */
+    uint8_t *full;      /* a decoded frame when the cache is all pinned (lazy) */
+} pk_work_t;
+
+typedef struct {
+    int64_t frame;      /* frame index held, -1 if none (or being filled) */
+    int refs;           /* readers copying from (or filling) this slot */
+    uint64_t lru;
+    uint8_t *buf;       /* max dsize bytes, allocated on first use */
+} pk_slot_t;
+
+struct pk_reader {
+    int fd;
+    char *name;
+    pk_table_t t;
+    uint32_t max_csize;
+    pthread_mutex_t mu;
+    pk_work_t *idle;
+    int n_idle;
+    pk_slot_t slot[PK_CACHE_SLOTS];
+    uint64_t tick;
+    uint8_t *logged;    /* per frame: failure already logged */
+    atomic_uint_fast64_t errors;
+};
+
+static atomic_uint_fast64_t pk_errors_total;
+
+uint64_t pk_errors(void)
+{
+    return atomic_load(&pk_errors_total);
+}
+
+/* fu_read_fn over the packed file's fd; drops the pages it read from the page cache
+ * (the mount accounts for decoded bytes only; see source.h). */
+static int fd_read_drop(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    int fd = (int)(intptr_t)ctx;
+    int rc = fu_pread_full(fd, buf, len, off);
+    if (rc == 0 && len > 0) {
+        uint64_t a = off & ~(uint64_t)4095;
+        (void)posix_fadvise(fd, (off_t)a, (off_t)(off + len - a), POSIX_FADV_DONTNEED);
+    }
+    return rc;
+}
+
+/* ---- worker pool ---------------------------------------------------------------- */
+
+static void work_free(pk_work_t *w)
+{
+    if (!w)
+        return;
+    ZSTD_freeDCtx(w->dctx);
+    free(w->cbuf);
+    free(w->tmp);
+    free(w->full);
+    free(w);
+}
+
+static pk_work_t *work_get(pk_reader_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    pk_work_t *w = r->idle;
+    if (w) {
+        r->idle = w->next;
+        r->n_idle--;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (w)
+        return w;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->dctx = ZSTD_createDCtx();
+    w->cbuf = malloc(r->max_csize ? r->max_csize : 1);
+    w->tmp = malloc(r->t.max_dsize ? r->t.max_dsize : 1);
+    if (!w->dctx || !w->cbuf || !w->tmp) {
+        work_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void work_put(pk_reader_t *r, pk_work_t *w)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->n_idle < PK_POOL_KEEP) {
+        w->next = r->idle;
+        r->idle = w;
+        r->n_idle++;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    work_free(w);
+}
+
+/* ---- decoding with error accounting ---------------------------------------------- */
+
+static int decode(pk_reader_t *r, uint32_t fi, pk_work_t *w, uint8_t *out)
+{
+    char err[160];
+    const pk_frame_t *f = &r->t.frames[fi];
+    int rc = pk_frame_decode(fd_read_drop, (void *)(intptr_t)r->fd, f, w->dctx, w->cbuf, w->tmp,
+                             out, err, sizeof err);
+    if (rc == 0)
+        return 0;
+    atomic_fetch_add(&r->errors, 1);
+    atomic_fetch_add(&pk_errors_total, 1);
+    pthread_mutex_lock(&r->mu);
+    int first = !r->logged[fi];
+    r->logged[fi] = 1;
+    pthread_mutex_unlock(&r->mu);
+    if (first)
+        fu_log(FU_LOG_ERR, "%s: packed frame %u (logical bytes %llu..%llu): %s", r->name, fi,
+               (unsigned long long)f->loff, (unsigned long long)(f->loff + f->dsize), err);
+    return rc == -ENOMEM ? rc : -EIO;
+}
+
+/* Copy len bytes at offset in of frame fi into dst through the frame cache. */
+static int read_partial(pk_reader_t *r, uint32_t fi, uint8_t *dst, size_t in, size_t len)
+{
+    pk_slot_t *s = NULL;
+    pthread_mutex_lock(&r->mu);
+    r->tick++;
+    for (int i = 0; i < PK_CACHE_SLOTS; i++)
+        if (r->slot[i].frame == (int64_t)fi) {
+            s = &r->slot[i];
+            s->refs++;
+            s->lru = r->tick;
+            break;
+        }
+    if (s) {
+        pthread_mutex_unlock(&r->mu);
+        memcpy(dst, s->buf + in, len);
+        pthread_mutex_lock(&r->mu);
+        s->refs--;
+        pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
+    /* Miss: claim the least recently used unpinned slot and fill it outside the lock. */
+    for (int i = 0; i < PK_CACHE_SLOTS; i++)
+        if (r->slot[i].refs == 0 && (!s || r->slot[i].lru < s->lru))
+            s = &r->slot[i];
+    if (s) {
+        s->frame = -1;
+        s->refs = 1;
+        s->lru = r->tick;
+    }
+    pthread_mutex_unlock(&r->mu);
+
+    pk_work_t *w = work_get(r);
+    if (!w) {
+        if (s) {
+            pthread_mutex_lock(&r->mu);
+            s->refs--;
+            pthread_mutex_unlock(&r->mu);
+        }
+        return -ENOMEM;
+    }
+    uint8_t *buf;
+    if (s) {
+        if (!s->buf)
+            s->buf = malloc(r->t.max_dsize);
+        buf = s->buf;
+    } else {
+        if (!w->full)
+            w->full = malloc(r->t.max_dsize);
+        buf = w->full;
+    }
+    int rc = buf ? decode(r, fi, w, buf) : -ENOMEM;
+    if (rc == 0)
+        memcpy(dst, buf + in, len);
+    work_put(r, w);
+    if (s) {
+        pthread_mutex_lock(&r->mu);
+        if (rc == 0)
+            s->frame = fi;
+        s->refs--;
+        pthread_mutex_unlock(&r->mu);
+    }
+    return rc;
+}
+
+int pk_reader_read(pk_reader_t *r, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *dst = buf;
+    if (off > r->t.logical_size || len > r->t.logical_size - off)
+        return -EINVAL;
+    while (len > 0) {
+        uint32_t fi = pk_table_find(&r->t, off);
+        if (fi >= r->t.n_frames)
+            return -EIO;
+        const pk_frame_t *f = &r->t.frames[fi];
+        uint64_t in = off - f->loff;
+        size_t k = f->dsize - in < len ? (size_t)(f->dsize - in) : len;
+        int rc;
+        if (in == 0 && k == f->dsize) {
+            pk_work_t *w = work_get(r);
+            if (!w)
+                return -ENOMEM;
+            rc = decode(r, fi, w, dst);
+            work_put(r, w);
+        } else {
+            rc = read_partial(r, fi, dst, (size_t)in, k);
+        }
+        if (rc < 0)
+            return rc;
+        dst += k;
+        off += k;
+        len -= k;
+    }
+    return 0;
+}
+
+/* ---- open / close ------------------------------------------------------------------ */
+
+int pk_reader_open(int fd, const char *name, pk_reader_t **out, char *err, size_t errlen)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0)
+        return fu_err(err, errlen, -errno, "%s: cannot stat", name);
+    pk_reader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
+    r->fd = fd;
+    r->name = strdup(name ? name : "?");
+    if (!r->name) {
+        free(r);
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    char why[200];
+    int rc = pk_table_parse(fu_fd_read, (void *)(intptr_t)fd, (uint64_t)end, &r->t, why, sizeof why);
+    if (rc < 0) {
+        fu_err(err, errlen, rc, "%s: %s", name, why);
+        free(r->name);
+        free(r);
+        return rc;
+    }
+    r->logged = calloc(r->t.n_frames, 1);
+    if (!r->logged) {
+        pk_table_free(&r->t);
+        free(r->name);
+        free(r);
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < r->t.n_frames; i++)
+        if (r->t.frames[i].dsize && r->t.frames[i].csize > r->max_csize)
+            r->max_csize = r->t.frames[i].csize;
+    for (int i = 0; i < PK_CACHE_SLOTS; i++)
+        r->slot[i].frame = -1;
+    pthread_mutex_init(&r->mu, NULL);
+    atomic_init(&r->errors, 0);
+    *out = r;
+    return 0;
+}
+
+const pk_table_t *pk_reader_table(const pk_reader_t *r)
+{
+    return &r->t;
+}
+
+uint64_t pk_reader_errors(const pk_reader_t *r)
+{
+    return atomic_load(&((pk_reader_t *)r)->errors);
+}
+
+void pk_reader_close(pk_reader_t *r)
+{
+    if (!r)
+        return;
+    while (r->idle) {
+        pk_work_t *w = r->idle;
+        r->idle = w->next;
+        work_free(w);
+    }
+    for (int i = 0; i < PK_CACHE_SLOTS; i++)
+        free(r->slot[i].buf);
+    pthread_mutex_destroy(&r->mu);
+    pk_table_free(&r->t);
+    free(r->logged);
+    free(r->name);
+    free(r);
+}
