@@ -1,0 +1,395 @@
+/* seedgen.c — writes the seed corpora of the fuzz targets from the fixtures (prefix sg_).
+ *
+ *   seedgen CORPUS_DIR
+ *
+ * run from the repository root; creates CORPUS_DIR/<target>/ for every fuzz target and
+ * fills it with:
+ *   - safetensors / GGUF fixtures as virtual files (tests/fuzz/fuzz_vfile.h): the header
+ *     only, plus a u64 tail length standing for the tensor data, so a 13 MB model becomes
+ *     a seed of its header size;
+ *   - small synthetic files made here, covering what the fixtures do not: every
+ *     safetensors dtype and __metadata__, every GGUF KV type (nested arrays, strings),
+ *     GGUF v2 and v3, a custom general.alignment;
+ *   - the JSON fixtures as they are (config.json, model.safetensors.index.json,
+ *     tokenizer.json), and the test strings of every reference.json for the encoder,
+ *     each prefixed with its selector byte.
+ * Committed hand-made seeds live in tests/fuzz/seeds/<target>/ and are used as well. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fu_util.h"
+
+static const char *sg_out;
+static int sg_count;
+
+/* ---- output helpers ------------------------------------------------------------ */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} sg_buf_t;
+
+static void put(sg_buf_t *b, const void *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void put_u8(sg_buf_t *b, unsigned v) { unsigned char c = (unsigned char)v; put(b, &c, 1); }
+
+static void put_le(sg_buf_t *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        put_u8(b, (unsigned)(v >> (8 * i)) & 0xff);
+}
+
+static void put_str(sg_buf_t *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Write prefix (may be NULL) + data + optional u64 tail to CORPUS/target/name. */
+static int emit(const char *target, const char *name, const char *prefix, const void *data,
+                size_t len, int with_tail, uint64_t tail)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", sg_out, target);
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    snprintf(path, sizeof path, "%s/%s/%s", sg_out, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -errno;
+    if (prefix)
+        fwrite(prefix, 1, strlen(prefix), f);
+    fwrite(data, 1, len, f);
+    if (with_tail)
+        for (int i = 0; i < 8; i++)
+            fputc((int)(tail >> (8 * i)) & 0xff, f);
+    int rc = fclose(f) == 0 ? 0 : -EIO;
+    if (rc == 0)
+        sg_count++;
+    return rc;
+}
+
+/* A virtual-file seed for the container target and for the layout target (prefix byte). */
+static void emit_vfile(const char *target, const char *name, const void *head, size_t head_len,
+                       uint64_t tail, const char *layout_sel)
+{
+    emit(target, name, NULL, head, head_len, 1, tail);
+    emit("fuzz_layout", name, layout_sel, head, head_len, 1, tail);
+}
+
+/* ---- fixtures as virtual files ------------------------------------------------- */
+
+static int slurp(const char *path, char **out, size_t *len)
+{
+    return fu_read_file(path, 64u << 20, out, len);
+}
+
+static void seed_safetensors_fixture(const char *path, const char *name)
+{
+    char *d;
+    size_t n;
+    if (slurp(path, &d, &n) != 0 || n < 8) {
+        fprintf(stderr, "seedgen: %s: unreadable, skipped\n", path);
+        return;
+    }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (unsigned char)d[i];
+    if (hl <= n - 8)
+        emit_vfile("fuzz_safetensors", name, d, (size_t)(8 + hl), n - 8 - hl, "\x00");
+    free(d);
+}
+
+/* End of the GGUF tensor-info section (0 when the walk fails): enough to find where the
+ * header ends without the project's parser. */
+static uint64_t gguf_header_end(const unsigned char *b, size_t n)
+{
+    size_t p = 0;
+#define NEED(k) do { if ((k) > n - p) return 0; } while (0)
+#define RD(var, k) do { NEED(k); var = 0; for (int i_ = (k) - 1; i_ >= 0; i_--) var = var << 8 | b[p + (size_t)i_]; p += (k); } while (0)
+    uint64_t magic, ver, nt, nkv, len, t, at, cnt, nd;
+    RD(magic, 4);
+    RD(ver, 4);
+    if (magic != 0x46554747u || ver < 2)
+        return 0;
+    RD(nt, 8);
+    RD(nkv, 8);
+    static const int sz[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
+    for (uint64_t k = 0; k < nkv; k++) {
+        RD(len, 8);
+        NEED(len);
+        p += len;
+        RD(t, 4);
+        if (t > 12)
+            return 0;
+        if (t == 9) {
+            RD(at, 4);
+            RD(cnt, 8);
+            if (at > 12 || at == 9)
+                return 0;
+            for (uint64_t i = 0; i < cnt; i++) {
+                if (at == 8) {
+                    RD(len, 8);
+                    NEED(len);
+                    p += len;
+                } else {
+                    NEED((size_t)sz[at]);
+                    p += (size_t)sz[at];
+                }
+            }
+        } else if (t == 8) {
+            RD(len, 8);
+            NEED(len);
+            p += len;
+        } else {
+            NEED((size_t)sz[t]);
+            p += (size_t)sz[t];
+        }
+    }
+    for (uint64_t k = 0; k < nt; k++) {
+        RD(len, 8);
+        NEED(len);
+        p += len;
+        RD(nd, 4);
+        if (nd > 4)
+            return 0;
+        NEED(nd * 8 + 12);
+        p += nd * 8 + 12;
+    }
+#undef RD
+#undef NEED
+    return p;
+}
+
+static void seed_gguf_fixture(const char *path, const char *name)
+{
+    char *d;
+    size_t n;
+    if (slurp(path, &d, &n) != 0) {
+        fprintf(stderr, "seedgen: %s: unreadable, skipped\n", path);
+        return;
+    }
+    uint64_t end = gguf_header_end((const unsigned char *)d, n);
+    if (end == 0)
+        end = n < (1u << 20) ? n : (1u << 20);
+    end = (end + 4095) & ~(uint64_t)4095;       /* covers any alignment padding up to 4 KiB */
+    if (end > n)
+        end = n;
+    emit_vfile("fuzz_gguf", name, d, (size_t)end, n - end, "\x01");
+    free(d);
+}
+
+/* ---- synthetic safetensors ------------------------------------------------------ */
+
+static void seed_safetensors_synthetic(void)
+{
+    static const struct { const char *dt; int size; } dts[] = {
+        { "BOOL", 1 }, { "U8", 1 }, { "I8", 1 }, { "I16", 2 }, { "U16", 2 }, { "F16", 2 },
+        { "BF16", 2 }, { "I32", 4 }, { "U32", 4 }, { "F32", 4 }, { "I64", 8 }, { "U64", 8 },
+        { "F64", 8 }, { "F8_E4M3", 1 }, { "F8_E5M2", 1 },
+    };
+    sg_buf_t js = { 0 };
+    put_str(&js, "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"caf\xc3\xa9 \\u00e9\"}");
+    uint64_t off = 0;
+    char tmp[256];
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        uint64_t n = (uint64_t)(i + 1) * 2 * (uint64_t)dts[i].size;
+        snprintf(tmp, sizeof tmp, ",\"model.layers.%zu.t_%s\":{\"dtype\":\"%s\",\"shape\":[%zu,2],"
+                 "\"data_offsets\":[%llu,%llu]}", i % 3, dts[i].dt, dts[i].dt, i + 1,
+                 (unsigned long long)off, (unsigned long long)(off + n));
+        put_str(&js, tmp);
+        off += n;
+    }
+    snprintf(tmp, sizeof tmp, ",\"model.embed_tokens.weight\":{\"dtype\":\"F32\",\"shape\":[],"
+             "\"data_offsets\":[%llu,%llu]},\"lm_head.weight\":{\"dtype\":\"F16\",\"shape\":[0,4],"
+             "\"data_offsets\":[%llu,%llu]}}", (unsigned long long)off,
+             (unsigned long long)(off + 4), (unsigned long long)(off + 4),
+             (unsigned long long)(off + 4));
+    put_str(&js, tmp);
+    off += 4;
+    while (js.len % 8)
+        put_u8(&js, ' ');
+    sg_buf_t f = { 0 };
+    put_le(&f, js.len, 8);
+    put(&f, js.p, js.len);
+    if (!f.oom && !js.oom)
+        emit_vfile("fuzz_safetensors", "synthetic-all-dtypes", f.p, f.len, off, "\x00");
+    /* the empty model: {} */
+    sg_buf_t e = { 0 };
+    put_le(&e, 2, 8);
+    put_str(&e, "{}");
+    if (!e.oom)
+        emit_vfile("fuzz_safetensors", "synthetic-empty", e.p, e.len, 0, "\x00");
+    free(js.p);
+    free(f.p);
+    free(e.p);
+}
+
+/* ---- synthetic GGUF ---------------------------------------------------------------- */
+
+static void gg_str(sg_buf_t *b, const char *s)
+{
+    put_le(b, strlen(s), 8);
+    put_str(b, s);
+}
+
+static void gg_kv_hdr(sg_buf_t *b, const char *key, unsigned type)
+{
+    gg_str(b, key);
+    put_le(b, type, 4);
+}
+
+/* A GGUF with every KV type and three tensors (F32, F16, Q8_0). */
+static void seed_gguf_synthetic(unsigned version, unsigned alignment, const char *name)
+{
+    sg_buf_t b = { 0 };
+    put_str(&b, "GGUF");
+    put_le(&b, version, 4);
+    put_le(&b, 3, 8);                   /* tensors */
+    put_le(&b, 16, 8);                  /* KV pairs */
+    gg_kv_hdr(&b, "general.architecture", 8); gg_str(&b, "llama");
+    gg_kv_hdr(&b, "general.alignment", 4); put_le(&b, alignment, 4);
+    gg_kv_hdr(&b, "k.u8", 0); put_le(&b, 200, 1);
+    gg_kv_hdr(&b, "k.i8", 1); put_le(&b, 0x80, 1);
+    gg_kv_hdr(&b, "k.u16", 2); put_le(&b, 65535, 2);
+    gg_kv_hdr(&b, "k.i16", 3); put_le(&b, 0x8000, 2);
+    gg_kv_hdr(&b, "llama.block_count", 4); put_le(&b, 1, 4);
+    gg_kv_hdr(&b, "k.i32", 5); put_le(&b, 0xffffffffu, 4);
+    gg_kv_hdr(&b, "k.f32", 6); put_le(&b, 0x3f800000u, 4);
+    gg_kv_hdr(&b, "k.bool", 7); put_le(&b, 1, 1);
+    gg_kv_hdr(&b, "k.u64", 10); put_le(&b, UINT64_MAX, 8);
+    gg_kv_hdr(&b, "k.i64", 11); put_le(&b, 1ull << 63, 8);
+    gg_kv_hdr(&b, "k.f64", 12); put_le(&b, 0x3ff0000000000000ull, 8);
+    gg_kv_hdr(&b, "tokenizer.ggml.tokens", 9); put_le(&b, 8, 4); put_le(&b, 3, 8);
+    gg_str(&b, "<s>"); gg_str(&b, "\xc4\xa0the"); gg_str(&b, "");
+    gg_kv_hdr(&b, "tokenizer.ggml.scores", 9); put_le(&b, 6, 4); put_le(&b, 2, 8);
+    put_le(&b, 0, 4); put_le(&b, 0xbf800000u, 4);
+    gg_kv_hdr(&b, "k.empty_arr", 9); put_le(&b, 0, 4); put_le(&b, 0, 8);
+    /* tensor infos: name, n_dims, ne[], type, offset (relative, aligned) */
+    uint64_t off = 0;
+    gg_str(&b, "token_embd.weight"); put_le(&b, 2, 4); put_le(&b, 8, 8); put_le(&b, 4, 8);
+    put_le(&b, 0, 4); put_le(&b, off, 8);                       /* F32 8x4 = 128 B */
+    off += (128 + alignment - 1) / alignment * alignment;
+    gg_str(&b, "blk.0.attn_q.weight"); put_le(&b, 1, 4); put_le(&b, 64, 8);
+    put_le(&b, 1, 4); put_le(&b, off, 8);                       /* F16 64 = 128 B */
+    off += (128 + alignment - 1) / alignment * alignment;
+    gg_str(&b, "output.weight"); put_le(&b, 2, 4); put_le(&b, 32, 8); put_le(&b, 2, 8);
+    put_le(&b, 8, 4); put_le(&b, off, 8);                       /* Q8_0 64 = 2 blocks of 34 B */
+    off += 68;
+    while (b.len % alignment)
+        put_u8(&b, 0);
+    if (!b.oom)
+        emit_vfile("fuzz_gguf", name, b.p, b.len, off, "\x01");
+    free(b.p);
+}
+
+/* ---- JSON fixtures --------------------------------------------------------------- */
+
+static void seed_copy(const char *target, const char *path, const char *name, const char *prefix)
+{
+    char *d;
+    size_t n;
+    if (slurp(path, &d, &n) != 0) {
+        fprintf(stderr, "seedgen: %s: unreadable, skipped\n", path);
+        return;
+    }
+    emit(target, name, prefix, d, n, 0, 0);
+    free(d);
+}
+
+/* The test strings of reference.json "tokenizer" (array of objects with "text"), each
+ * with the selector byte of tokenizer tk_index (plain and with special tokens). */
+static void seed_encoder(const char *ref_path, int tk_index)
+{
+    char *d;
+    size_t n;
+    if (slurp(ref_path, &d, &n) != 0)
+        return;
+    cJSON *root = cJSON_ParseWithLength(d, n);
+    free(d);
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
+    const cJSON *it;
+    int i = 0;
+    cJSON_ArrayForEach(it, tok) {
+        const cJSON *t = cJSON_IsString(it) ? it : cJSON_GetObjectItemCaseSensitive(it, "text");
+        if (!cJSON_IsString(t))
+            continue;
+        char name[64], sel[2] = { (char)(tk_index + 3 * (i & 1)), 0 };
+        snprintf(name, sizeof name, "ref-%d-%d", tk_index, i++);
+        /* a zero selector byte would end the prefix string: write it as data instead */
+        if (sel[0] == 0) {
+            size_t l = strlen(t->valuestring);
+            char *buf = malloc(l + 1);
+            if (buf) {
+                buf[0] = 0;
+                memcpy(buf + 1, t->valuestring, l);
+                emit("fuzz_tk_encode", name, NULL, buf, l + 1, 0, 0);
+                free(buf);
+            }
+        } else {
+            emit("fuzz_tk_encode", name, sel, t->valuestring, strlen(t->valuestring), 0, 0);
+        }
+    }
+    cJSON_Delete(root);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: seedgen CORPUS_DIR   (run from the repository root)\n");
+        return 2;
+    }
+    sg_out = argv[1];
+    if (mkdir(sg_out, 0755) < 0 && errno != EEXIST) {
+        perror(sg_out);
+        return 1;
+    }
+    seed_safetensors_fixture("tests/fixtures/demo/model-00001-of-00002.safetensors", "demo-1");
+    seed_safetensors_fixture("tests/fixtures/demo/model-00002-of-00002.safetensors", "demo-2");
+    seed_safetensors_fixture("tests/fixtures/dev/llama-sp-f32/model.safetensors", "llama-sp-f32");
+    seed_safetensors_fixture("tests/fixtures/dev/qwen2-bl-bf16/model.safetensors", "qwen2-bl-bf16");
+    seed_safetensors_synthetic();
+    seed_gguf_fixture("tests/fixtures/gguf/demo-bf16.gguf", "demo-bf16");
+    seed_gguf_fixture("tests/fixtures/gguf/demo-q8_0.gguf", "demo-q8_0");
+    seed_gguf_synthetic(3, 32, "synthetic-v3");
+    seed_gguf_synthetic(2, 64, "synthetic-v2-align64");
+
+    static const char *const models[] = { "demo", "dev/llama-sp-f32", "dev/qwen2-bl-bf16" };
+    char path[512], name[128];
+    for (size_t i = 0; i < 3; i++) {
+        const char *tag = strrchr(models[i], '/') ? strrchr(models[i], '/') + 1 : models[i];
+        snprintf(path, sizeof path, "tests/fixtures/%s/config.json", models[i]);
+        snprintf(name, sizeof name, "%s-config", tag);
+        seed_copy("fuzz_hf_config", path, name, NULL);
+        snprintf(path, sizeof path, "tests/fixtures/%s/tokenizer.json", models[i]);
+        snprintf(name, sizeof name, "%s-tokenizer", tag);
+        seed_copy("fuzz_tokenizer", path, name, NULL);
+    }
+    seed_copy("fuzz_hf_index", "tests/fixtures/demo/model.safetensors.index.json", "demo-index", NULL);
+    /* fuzz_tk_encode selector: 0 demo, 1 qwen2, 2 llama-sp (+3: with special tokens) */
+    seed_encoder("tests/fixtures/demo/reference.json", 0);
+    seed_encoder("tests/fixtures/dev/qwen2-bl-bf16/reference.json", 1);
+    seed_encoder("tests/fixtures/dev/llama-sp-f32/reference.json", 2);
+    printf("seedgen: %d seeds in %s\n", sg_count, sg_out);
+    return 0;
+}
