@@ -18,7 +18,8 @@
  *
  * The daemon binary is ${FLASHFS_BUILD:-build}/flashfs, relative to the repository root
  * (tests run from the repository root). Its stderr goes to m.log (dumped by
- * it_mount_dump_log, and quoted in errors of it_mount_start). */
+ * it_mount_dump_log, and quoted in errors of it_mount_start).
+ * harness.c: mounts and the guardian; harness_util.c: it_run, clock and file helpers. */
 #ifndef IT_HARNESS_H
 #define IT_HARNESS_H
 
@@ -134,6 +135,15 @@ void it_run_free(it_run_t *r);
 
 /* Number of non-empty lines of s (for "one line on stderr" checks). */
 int it_count_lines(const char *s);
+
+/* Monotonic clock in milliseconds. */
+uint64_t it_now_ms(void);
+
+/* Sleep ms milliseconds (restarts after signals). */
+void it_sleep_ms(int ms);
+
+/* A wait() status as "exit code 0..255, or 128+signal". */
+int it_decode_status(int wstatus);
 
 /* ---- files -------------------------------------------------------------------------- */
 
