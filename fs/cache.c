@@ -1,0 +1,253 @@
+/* cache.c — residency accounting of the mount against the RAM budget (see cache.h). */
+#include "cache.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- setup ------------------------------------------------------------------ */
+
+int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx)
+{
+    memset(c, 0, sizeof *c);
+    c->sx = sx;
+    atomic_store(&c->budget, budget);
+    if (pthread_mutex_init(&c->mu, NULL))
+        return -ENOMEM;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&c->wake, &ca) || pthread_cond_init(&c->done, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -ENOMEM : 0;
+}
+
+ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display,
+                       int (*group_at)(void *ctx, uint64_t off), void *ctx)
+{
+    if (c->n_files == c->cap_files) {
+        size_t cap = c->cap_files ? c->cap_files * 2 : 16;
+        ca_file_t **n = realloc(c->files, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        c->files = n;
+        c->cap_files = cap;
+    }
+    ca_file_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->ino = ino;
+    f->size = size;
+    f->display = display;
+    f->n_chunks = (size_t)((size + CA_CHUNK - 1) >> CA_CHUNK_SHIFT);
+    f->chunks = f->n_chunks ? calloc(f->n_chunks, sizeof *f->chunks) : NULL;
+    if ((f->n_chunks && !f->chunks) || pthread_mutex_init(&f->lock, NULL)) {
+        free(f->chunks);
+        free(f);
+        return NULL;
+    }
+    /* The group of a chunk: the group of its first byte that belongs to a tensor,
+     * probing at page granularity (headers and padding map to -1). */
+    for (size_t k = 0; k < f->n_chunks; k++) {
+        f->chunks[k].group = -1;
+        if (!group_at)
+            continue;
+        uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
+        for (uint64_t o = base; o < size && o < base + CA_CHUNK; o += CA_PAGE) {
+            int g = group_at(ctx, o);
+            if (g >= 0) {
+                f->chunks[k].group = (int16_t)(g > INT16_MAX ? INT16_MAX : g);
+                break;
+            }
+        }
+    }
+    f->index = (int)c->n_files;
+    c->files[c->n_files++] = f;
+    return f;
+}
+
+void ca_free(ca_t *c)
+{
+    for (size_t i = 0; i < c->n_files; i++) {
+        pthread_mutex_destroy(&c->files[i]->lock);
+        free(c->files[i]->chunks);
+        free(c->files[i]);
+    }
+    free(c->files);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->wake);
+    pthread_cond_destroy(&c->done);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- accounting ---------------------------------------------------------------- */
+
+uint64_t ca_total(const ca_t *c)
+{
+    return atomic_load(&c->pc_pages) * CA_PAGE + atomic_load(&c->daemon_bytes);
+}
+
+void ca_daemon_add(ca_t *c, int64_t delta)
+{
+    if (delta >= 0)
+        atomic_fetch_add(&c->daemon_bytes, (uint64_t)delta);
+    else
+        atomic_fetch_sub(&c->daemon_bytes, (uint64_t)-delta);
+}
+
+static void wake_evictor(ca_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Absolute CLOCK_MONOTONIC deadline ms from now. */
+static struct timespec deadline_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
+{
+    if (len == 0 || off >= f->size)
+        return;
+    uint64_t end = off + len > f->size ? f->size : off + len;
+    uint64_t p0 = off >> CA_PAGE_SHIFT, p1 = (end - 1) >> CA_PAGE_SHIFT; /* inclusive */
+    uint64_t now = fu_now_ns(), added = 0;
+    pthread_mutex_lock(&f->lock);
+    for (uint64_t p = p0; p <= p1; p++) {
+        ca_chunk_t *ch = &f->chunks[p >> (CA_CHUNK_SHIFT - CA_PAGE_SHIFT)];
+        unsigned i = (unsigned)(p & (CA_PAGES - 1));
+        uint64_t m = 1ull << (i & 63);
+        if (!(ch->bits[i >> 6] & m)) {
+            ch->bits[i >> 6] |= m;
+            ch->npages++;
+            added++;
+        }
+        ch->last_use = now;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (added) {
+        atomic_fetch_add(&f->pages, added);
+        atomic_fetch_add(&c->pc_pages, added);
+    }
+    uint64_t budget = atomic_load(&c->budget);
+    uint64_t total = ca_total(c);
+    if (total <= budget || !c->running)
+        return;
+    wake_evictor(c);
+    /* Back-pressure: far over budget (the evictor lags behind many readers), wait for
+     * eviction rounds, bounded so a stuck invalidation cannot stall readers for long. */
+    uint64_t slack = budget / 8 > (8ull << 20) ? (8ull << 20) : budget / 8;
+    for (int i = 0; i < 10 && ca_total(c) > budget + slack; i++) {
+        struct timespec ts = deadline_ms(10);
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_signal(&c->wake);
+        pthread_cond_timedwait(&c->done, &c->mu, &ts);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
+{
+    ca_chunk_t *ch = &f->chunks[k];
+    uint64_t n = ch->npages;
+    if (!n)
+        return 0;
+    memset(ch->bits, 0, sizeof ch->bits);
+    ch->npages = 0;
+    atomic_fetch_sub(&f->pages, n);
+    atomic_fetch_sub(&c->pc_pages, n);
+    return n * CA_PAGE;
+}
+
+void ca_forget(ca_t *c, ca_file_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    for (size_t k = 0; k < f->n_chunks; k++)
+        ca_chunk_clear(c, f, k);
+    pthread_mutex_unlock(&f->lock);
+}
+
+uint64_t ca_file_resident(const ca_file_t *f)
+{
+    uint64_t b = atomic_load(&((ca_file_t *)f)->pages) * CA_PAGE;
+    return b > f->size ? f->size : b;
+}
+
+void ca_file_foreach(ca_file_t *f, void (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx)
+{
+    pthread_mutex_lock(&f->lock);
+    uint64_t run0 = 0, runlen = 0;
+    for (size_t k = 0; k < f->n_chunks; k++) {
+        const ca_chunk_t *ch = &f->chunks[k];
+        for (unsigned i = 0; i < CA_PAGES; i++) {
+            uint64_t off = ((uint64_t)k << CA_CHUNK_SHIFT) + ((uint64_t)i << CA_PAGE_SHIFT);
+            int on = ch->npages && (ch->bits[i >> 6] >> (i & 63) & 1);
+            if (on) {
+                if (!runlen)
+                    run0 = off;
+                runlen += CA_PAGE;
+            } else if (runlen) {
+                fn(ctx, run0, runlen);
+                runlen = 0;
+            }
+        }
+    }
+    if (runlen) {
+        if (run0 + runlen > f->size)
+            runlen = f->size - run0;
+        fn(ctx, run0, runlen);
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void ca_set_pins(ca_t *c, const uint8_t *pinned, size_t n)
+{
+    for (size_t i = 0; i < c->n_files; i++) {
+        ca_file_t *f = c->files[i];
+        pthread_mutex_lock(&f->lock);
+        for (size_t k = 0; k < f->n_chunks; k++) {
+            int g = f->chunks[k].group;
+            f->chunks[k].pinned = g >= 0 && (size_t)g < n && pinned[g];
+        }
+        pthread_mutex_unlock(&f->lock);
+    }
+}
+
+/* ---- budget changes ---------------------------------------------------------------- */
+
+void ca_set_budget(ca_t *c, uint64_t budget)
+{
+    atomic_store(&c->budget, budget);
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_signal(&c->wake);
+    for (int i = 0; i < 200 && c->running && ca_total(c) > budget; i++) {
+        struct timespec ts = deadline_ms(10);
+        pthread_cond_timedwait(&c->done, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ca_drop(ca_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t gen = ++c->drop_gen;
+    pthread_cond_signal(&c->wake);
+    for (int i = 0; i < 500 && c->running && c->drop_done < gen; i++) {
+        struct timespec ts = deadline_ms(10);
+        pthread_cond_timedwait(&c->done, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,127 @@
+/* cache_evict.c — the evictor thread: keeps the mount's resident bytes under the budget.
+ *
+ * Loop: sleep until woken (a READ pushed the total over budget, a `ram`/`drop` command)
+ * or 100 ms pass; then
+ *   drop requested   -> invalidate every resident chunk of every file;
+ *   total > budget   -> ask the policy for victims and invalidate them one by one until
+ *                       the total is under the low watermark (budget - budget/16).
+ * Invalidation order per chunk: clear the chunk's bitmap FIRST, then
+ * fuse_lowlevel_notify_inval_inode(range). A READ racing with it marks its pages after
+ * its reply, so every interleaving leaves the count >= what the kernel holds. */
+#include "cache.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Invalidate chunk k of f. Returns the bytes released from the count. */
+static uint64_t evict_chunk(ca_t *c, ca_file_t *f, size_t k)
+{
+    pthread_mutex_lock(&f->lock);
+    uint64_t freed = ca_chunk_clear(c, f, k);
+    pthread_mutex_unlock(&f->lock);
+    if (!freed)
+        return 0;
+    uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
+    uint64_t len = off + CA_CHUNK > f->size ? f->size - off : CA_CHUNK;
+    if (c->se) {
+        int rc = fuse_lowlevel_notify_inval_inode(c->se, f->ino, (off_t)off, (off_t)len);
+        if (rc < 0 && rc != -ENOENT)
+            fu_log(FU_LOG_DEBUG, "inval %s @%llu: %s", f->display, (unsigned long long)off, strerror(-rc));
+    }
+    sx_add(&c->sx->evictions, 1);
+    sx_add(&c->sx->evicted_bytes, freed);
+    return freed;
+}
+
+static void drop_all(ca_t *c)
+{
+    for (size_t i = 0; i < c->n_files; i++)
+        for (size_t k = 0; k < c->files[i]->n_chunks; k++)
+            evict_chunk(c, c->files[i], k);
+}
+
+/* Evict policy victims until the total is <= target. */
+static void evict_to(ca_t *c, uint64_t target)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < c->n_files; i++)
+        cap += c->files[i]->n_chunks;
+    if (!cap)
+        return;
+    ca_victim_t *v = malloc(cap * sizeof *v);
+    if (!v) {
+        fu_log(FU_LOG_WARN, "evictor: out of memory, dropping everything");
+        drop_all(c);
+        return;
+    }
+    size_t n = ca_policy_victims(c, v, cap);
+    for (size_t i = 0; i < n && ca_total(c) > target; i++)
+        evict_chunk(c, c->files[v[i].file], v[i].chunk);
+    free(v);
+}
+
+void *ca_evictor_main(void *arg)
+{
+    ca_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        uint64_t budget = atomic_load(&c->budget);
+        if (c->drop_done < c->drop_gen) {
+            uint64_t gen = c->drop_gen;
+            pthread_mutex_unlock(&c->mu);
+            drop_all(c);
+            pthread_mutex_lock(&c->mu);
+            c->drop_done = gen;
+            c->rounds++;
+            pthread_cond_broadcast(&c->done);
+            continue;
+        }
+        if (ca_total(c) > budget) {
+            pthread_mutex_unlock(&c->mu);
+            evict_to(c, budget - budget / 16);
+            pthread_mutex_lock(&c->mu);
+            c->rounds++;
+            pthread_cond_broadcast(&c->done);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->wake, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int ca_start(ca_t *c, struct fuse_session *se)
+{
+    c->se = se;
+    c->stop = 0;
+    int rc = pthread_create(&c->thr, NULL, ca_evictor_main, c);
+    if (rc)
+        return -rc;
+    c->running = 1;
+    return 0;
+}
+
+void ca_stop(ca_t *c)
+{
+    if (!c->running)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_broadcast(&c->wake);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thr, NULL);
+    c->running = 0;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->done);
+    pthread_mutex_unlock(&c->mu);
+}

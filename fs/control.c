@@ -1,0 +1,375 @@
+/* control.c — contents of `.flashfs/` files and execution of control commands.
+ * Field meanings are documented in docs/control.md; keep both in sync. */
+#include "control.h"
+#include "ffs.h"
+#include "fu_util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- resident bytes per layer group ------------------------------------------------
+ * Walk the resident page runs of every tensor file and attribute each page to the group
+ * of its first byte (ly_group_at); pages of headers/padding belong to no group. */
+
+typedef struct {
+    const ly_file_t *lf;
+    uint64_t *per_group;
+    size_t n_groups;
+    uint64_t size;
+} group_acc_t;
+
+static void acc_run(void *ctx, uint64_t off, uint64_t len)
+{
+    group_acc_t *a = ctx;
+    for (uint64_t o = off; o < off + len; o += CA_PAGE) {
+        int g = ly_group_at(a->lf, o);
+        if (g < 0 || (size_t)g >= a->n_groups)
+            continue;
+        uint64_t n = o + CA_PAGE > a->size ? a->size - o : CA_PAGE;
+        a->per_group[g] += n;
+    }
+}
+
+/* Resident bytes of every group (malloc'd array of ly.n_groups), NULL on ENOMEM. */
+static uint64_t *group_residency(ffs_t *fs)
+{
+    uint64_t *pg = calloc(fs->ly.n_groups + 1, sizeof *pg);
+    if (!pg)
+        return NULL;
+    for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind != FFS_N_FILE || !n->cache || n->ly_index < 0 || (size_t)n->ly_index >= fs->ly.n_files)
+            continue;
+        group_acc_t a = { &fs->ly.files[n->ly_index], pg, fs->ly.n_groups, (uint64_t)n->st.st_size };
+        ca_file_foreach(n->cache, acc_run, &a);
+    }
+    return pg;
+}
+
+static double uptime_s(ffs_t *fs)
+{
+    return (double)(fu_now_ns() - fs->sx.start_ns) / 1e9;
+}
+
+/* ---- stats (JSON) ----------------------------------------------------------------- */
+
+#define NUM(obj, key, v) cJSON_AddNumberToObject(obj, key, (double)(v))
+
+char *ctl_stats_json(ffs_t *fs)
+{
+    sx_stats_t *s = &fs->sx;
+    uint64_t *pg = group_residency(fs);
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !pg) {
+        free(pg);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    uint64_t pc = atomic_load(&fs->ca.pc_pages) * CA_PAGE, dm = atomic_load(&fs->ca.daemon_bytes);
+    NUM(o, "budget_bytes", atomic_load(&fs->ca.budget));
+    cJSON *r = cJSON_AddObjectToObject(o, "resident_bytes");
+    NUM(r, "total", pc + dm);
+    NUM(r, "daemon", dm);
+    NUM(r, "page_cache", pc);
+    cJSON *files = cJSON_AddObjectToObject(o, "files");
+    for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind == FFS_N_FILE && n->cache && files)
+            NUM(files, n->display, ca_file_resident(n->cache));
+    }
+    cJSON *groups = cJSON_AddObjectToObject(o, "groups");
+    for (size_t g = 0; g < fs->ly.n_groups && groups; g++)
+        NUM(groups, fs->ly.groups[g].name, pg[g]);
+    cJSON *pinned = cJSON_AddArrayToObject(o, "pinned");
+    for (size_t g = 0; g < fs->ly.n_groups && pinned && fs->pinned; g++)
+        if (fs->pinned[g])
+            cJSON_AddItemToArray(pinned, cJSON_CreateString(fs->ly.groups[g].name));
+    NUM(o, "hits", sx_get(&s->hits));
+    NUM(o, "misses", sx_get(&s->misses));
+    NUM(o, "read_requests", sx_get(&s->reads));
+    NUM(o, "read_bytes", sx_get(&s->read_bytes));
+    NUM(o, "backing_bytes_read", sx_get(&s->backing_bytes));
+    NUM(o, "backing_reads", sx_get(&s->backing_reads));
+    NUM(o, "evictions", sx_get(&s->evictions));
+    NUM(o, "evicted_bytes", sx_get(&s->evicted_bytes));
+    cJSON *p = cJSON_AddObjectToObject(o, "prefetch");
+    if (p) {
+        cJSON_AddBoolToObject(p, "enabled", atomic_load(&fs->prefetch_on));
+        NUM(p, "depth", atomic_load(&fs->prefetch_depth));
+        NUM(p, "issued", sx_get(&s->pf_issued));
+        NUM(p, "used", sx_get(&s->pf_used));
+        NUM(p, "wasted", sx_get(&s->pf_wasted));
+        NUM(p, "late", sx_get(&s->pf_late));
+    }
+    NUM(o, "stall_ms", (double)sx_get(&s->stall_ns) / 1e6);
+    NUM(o, "cycles", sx_get(&s->cycles));
+    cJSON *rs = cJSON_AddObjectToObject(o, "read_sizes");
+    for (int b = 0; b < SX_RS_N && rs; b++)
+        NUM(rs, sx_rs_names[b], sx_get(&s->read_sizes[b]));
+    cJSON *k = cJSON_AddObjectToObject(o, "kernel");
+    if (k) {
+        NUM(k, "max_readahead", fs->conn_max_readahead);
+        NUM(k, "max_read", fs->conn_max_read);
+        NUM(k, "max_write", fs->conn_max_write);
+        NUM(k, "bdi_read_ahead_kb", fs->bdi_read_ahead_kb);
+    }
+    NUM(o, "uptime_s", uptime_s(fs));
+    NUM(o, "errors", sx_get(&s->errors));
+    free(pg);
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!txt)
+        return NULL;
+    size_t l = strlen(txt);
+    char *out = realloc(txt, l + 2);
+    if (!out) {
+        free(txt);
+        return NULL;
+    }
+    out[l] = '\n';
+    out[l + 1] = '\0';
+    return out;
+}
+
+/* ---- metrics (Prometheus text exposition format) ----------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sb_t;
+
+static void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sb_t *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->oom = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+}
+
+/* A label value with \, " and newline escaped as the exposition format requires. */
+static void sb_label(sb_t *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\')
+            sb_printf(b, "\\\\");
+        else if (*v == '"')
+            sb_printf(b, "\\\"");
+        else if (*v == '\n')
+            sb_printf(b, "\\n");
+        else
+            sb_printf(b, "%c", *v);
+    }
+}
+
+static void head(sb_t *b, const char *name, const char *type, const char *help)
+{
+    sb_printf(b, "# HELP flashfs_%s %s\n# TYPE flashfs_%s %s\n", name, help, name, type);
+}
+
+static void metric(sb_t *b, const char *name, const char *type, const char *help, double v)
+{
+    head(b, name, type, help);
+    sb_printf(b, "flashfs_%s %.17g\n", name, v);
+}
+
+char *ctl_metrics_text(ffs_t *fs)
+{
+    sx_stats_t *s = &fs->sx;
+    sb_t b = { NULL, 0, 0, 0 };
+    sb_printf(&b, "%s", "");
+    uint64_t pc = atomic_load(&fs->ca.pc_pages) * CA_PAGE, dm = atomic_load(&fs->ca.daemon_bytes);
+    metric(&b, "budget_bytes", "gauge", "RAM budget of the mount in bytes.", (double)atomic_load(&fs->ca.budget));
+    head(&b, "resident_bytes", "gauge", "Bytes held for the mount, by where they live.");
+    sb_printf(&b, "flashfs_resident_bytes{source=\"daemon\"} %llu\n", (unsigned long long)dm);
+    sb_printf(&b, "flashfs_resident_bytes{source=\"page_cache\"} %llu\n", (unsigned long long)pc);
+    head(&b, "file_resident_bytes", "gauge", "Resident bytes of each mounted file.");
+    for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind != FFS_N_FILE || !n->cache)
+            continue;
+        sb_printf(&b, "flashfs_file_resident_bytes{path=\"");
+        sb_label(&b, n->display);
+        sb_printf(&b, "\"} %llu\n", (unsigned long long)ca_file_resident(n->cache));
+    }
+    uint64_t *pg = group_residency(fs);
+    if (!pg) {
+        free(b.buf);
+        return NULL;
+    }
+    head(&b, "group_resident_bytes", "gauge", "Resident bytes of each layer group.");
+    for (size_t g = 0; g < fs->ly.n_groups; g++) {
+        sb_printf(&b, "flashfs_group_resident_bytes{group=\"");
+        sb_label(&b, fs->ly.groups[g].name);
+        sb_printf(&b, "\"} %llu\n", (unsigned long long)pg[g]);
+    }
+    free(pg);
+    metric(&b, "hits_total", "counter", "READ requests served from daemon buffers.", (double)sx_get(&s->hits));
+    metric(&b, "misses_total", "counter", "READ requests that read the backing store.", (double)sx_get(&s->misses));
+    metric(&b, "read_bytes_total", "counter", "Bytes returned to READ requests.", (double)sx_get(&s->read_bytes));
+    metric(&b, "backing_read_bytes_total", "counter", "Bytes read from backing files.",
+           (double)sx_get(&s->backing_bytes));
+    metric(&b, "evictions_total", "counter", "Chunks invalidated to honour the budget or a drop.",
+           (double)sx_get(&s->evictions));
+    metric(&b, "evicted_bytes_total", "counter", "Resident bytes released by evictions.",
+           (double)sx_get(&s->evicted_bytes));
+    head(&b, "prefetch_total", "counter", "Prefetched chunks by outcome.");
+    sb_printf(&b, "flashfs_prefetch_total{outcome=\"issued\"} %llu\n", (unsigned long long)sx_get(&s->pf_issued));
+    sb_printf(&b, "flashfs_prefetch_total{outcome=\"used\"} %llu\n", (unsigned long long)sx_get(&s->pf_used));
+    sb_printf(&b, "flashfs_prefetch_total{outcome=\"wasted\"} %llu\n", (unsigned long long)sx_get(&s->pf_wasted));
+    sb_printf(&b, "flashfs_prefetch_total{outcome=\"late\"} %llu\n", (unsigned long long)sx_get(&s->pf_late));
+    metric(&b, "stall_seconds_total", "counter", "Time READ requests waited on the backing store.",
+           (double)sx_get(&s->stall_ns) / 1e9);
+    metric(&b, "cycles_total", "counter", "Completed cyclic passes over the model.", (double)sx_get(&s->cycles));
+    head(&b, "read_requests_total", "counter", "READ requests by size bucket (upper bound).");
+    for (int k = 0; k < SX_RS_N; k++)
+        sb_printf(&b, "flashfs_read_requests_total{size=\"%s\"} %llu\n", sx_rs_names[k],
+                  (unsigned long long)sx_get(&s->read_sizes[k]));
+    metric(&b, "errors_total", "counter", "READ requests answered with an error.", (double)sx_get(&s->errors));
+    metric(&b, "uptime_seconds", "gauge", "Seconds since the mount started.", uptime_s(fs));
+    if (b.oom) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
+/* ---- rendering ------------------------------------------------------------------- */
+
+static const char control_help[] =
+    "# write one command per line (see docs/control.md):\n"
+    "#   ram SIZE | drop | pin GROUP... | unpin [GROUP...] | prefetch on|off | prefetch-depth N\n";
+
+int ctl_render(ffs_t *fs, int id, char **out, size_t *len)
+{
+    char *t = NULL;
+    switch (id) {
+    case CTL_STATS:
+        t = ctl_stats_json(fs);
+        break;
+    case CTL_METRICS:
+        t = ctl_metrics_text(fs);
+        break;
+    case CTL_LAYOUT:
+        t = ly_to_json(&fs->ly, 1);
+        break;
+    case CTL_CONTROL:
+        t = strdup(control_help);
+        break;
+    case CTL_LAST_ERROR:
+        pthread_mutex_lock(&fs->err_mu);
+        if (fs->last_error[0]) {
+            size_t l = strlen(fs->last_error);
+            t = malloc(l + 2);
+            if (t) {
+                memcpy(t, fs->last_error, l);
+                t[l] = '\n';
+                t[l + 1] = '\0';
+            }
+        } else {
+            t = strdup("");
+        }
+        pthread_mutex_unlock(&fs->err_mu);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (!t)
+        return -ENOMEM;
+    *out = t;
+    *len = strlen(t);
+    return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------- */
+
+static int group_index(ffs_t *fs, const char *name)
+{
+    for (size_t g = 0; g < fs->ly.n_groups; g++)
+        if (!strcmp(fs->ly.groups[g].name, name))
+            return (int)g;
+    return -1;
+}
+
+static int exec_one(ffs_t *fs, const ctl_cmd_t *c, char *err, size_t errlen)
+{
+    switch (c->op) {
+    case CTL_CMD_NOP:
+        return 0;
+    case CTL_CMD_RAM:
+        ca_set_budget(&fs->ca, c->value);
+        return 0;
+    case CTL_CMD_DROP:
+        ca_drop(&fs->ca);
+        return 0;
+    case CTL_CMD_PIN:
+    case CTL_CMD_UNPIN: {
+        int pin = c->op == CTL_CMD_PIN;
+        if (!fs->pinned)
+            return fu_err(err, errlen, -EINVAL, "%s: the model has no layer groups", pin ? "pin" : "unpin");
+        for (size_t i = 0; i < c->n_args; i++)
+            if (group_index(fs, c->args[i]) < 0)
+                return fu_err(err, errlen, -EINVAL, "%s: unknown group '%s' (see .flashfs/layout)",
+                              pin ? "pin" : "unpin", c->args[i]);
+        if (!pin && c->n_args == 0)
+            memset(fs->pinned, 0, fs->ly.n_groups);
+        for (size_t i = 0; i < c->n_args; i++)
+            fs->pinned[group_index(fs, c->args[i])] = (uint8_t)pin;
+        ca_set_pins(&fs->ca, fs->pinned, fs->ly.n_groups);
+        return 0;
+    }
+    case CTL_CMD_PREFETCH:
+        atomic_store(&fs->prefetch_on, (int)c->value);
+        return 0;
+    case CTL_CMD_PREFETCH_DEPTH:
+        atomic_store(&fs->prefetch_depth, (int)c->value);
+        return 0;
+    }
+    return fu_err(err, errlen, -EINVAL, "unsupported command");
+}
+
+int ctl_exec(ffs_t *fs, const char *buf, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
+        ctl_cmd_t c;
+        char err[256] = "";
+        int rc = ctl_parse(buf + i, l, &c, err, sizeof err);
+        if (rc == 0)
+            rc = exec_one(fs, &c, err, sizeof err);
+        if (rc < 0) {
+            ffs_set_last_error(fs, err);
+            return rc;
+        }
+        if (c.op != CTL_CMD_NOP)
+            sx_add(&fs->sx.ctl_commands, 1);
+        i += l + (nl ? 1 : 0);
+    }
+    return 0;
+}

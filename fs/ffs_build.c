@@ -1,0 +1,133 @@
+/* ffs_build.c — assembling the mount state: scan, open sources, parse the layout,
+ * register files with the cache, add the control directory. */
+#include "ffs.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+const char *const ffs_ctl_names[CTL_N] = { "stats", "metrics", "layout", "control", "last_error" };
+
+/* Modes of the control files: `control` is writable by the mounting user only. */
+static const mode_t ctl_modes[CTL_N] = { 0444, 0444, 0444, 0644, 0444 };
+
+/* group_at callback for ca_add_file over one layout file. */
+static int group_at(void *ctx, uint64_t off)
+{
+    return ly_group_at(ctx, off);
+}
+
+/* Allow one descriptor per backing file (two with O_DIRECT) plus FUSE's own. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int add_control_dir(ffs_t *fs)
+{
+    long d = ffs_tree_add(&fs->tree, 1, FFS_CTL_DIR, FFS_N_CTL_DIR, 0555);
+    if (d < 0)
+        return (int)d;
+    fs->ctl_dir_ino = (uint64_t)d;
+    for (int i = 0; i < CTL_N; i++) {
+        long n = ffs_tree_add(&fs->tree, (uint64_t)d, ffs_ctl_names[i], FFS_N_CTL_FILE, ctl_modes[i]);
+        if (n < 0)
+            return (int)n;
+        ffs_tree_node(&fs->tree, (uint64_t)n)->ctl_id = i;
+        fs->ctl_ino[i] = (uint64_t)n;
+    }
+    return 0;
+}
+
+int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->owner = getuid();
+    fs->owner_gid = getgid();
+    ly_init(&fs->ly);
+    sx_init(&fs->sx);
+    atomic_store(&fs->prefetch_on, o->prefetch);
+    atomic_store(&fs->prefetch_depth, 2);
+    if (pthread_mutex_init(&fs->err_mu, NULL))
+        return -ENOMEM;
+    int rc = ca_init(&fs->ca, o->budget, &fs->sx);
+    if (rc < 0)
+        return fu_err(err, errlen, rc, "cache: %s", strerror(-rc));
+    rc = ffs_tree_scan(&fs->tree, o->model_dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    raise_nofile();
+    /* Open every backing file and feed it to the layout parser. */
+    size_t n_model_nodes = fs->tree.n_nodes;
+    for (size_t i = 1; i <= n_model_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind != FFS_N_FILE)
+            continue;
+        char e[256] = "";
+        rc = src_open(fs->tree.rootfd, n->relpath, &n->src, e, sizeof e);
+        if (rc < 0) {
+            fu_log(FU_LOG_WARN, "%s: %s (reads will fail with EIO)", n->display, e);
+            n->src = NULL;
+            continue;
+        }
+        n->st.st_size = (off_t)n->src->size;
+        n->st.st_blocks = (blkcnt_t)((n->src->size + 511) / 512);
+        int idx = ly_add_file(&fs->ly, n->display, src_read_fn, n->src, n->src->size);
+        if (idx < 0)
+            return fu_err(err, errlen, idx, "layout: %s", strerror(-idx));
+        n->ly_index = idx;
+        if (fs->ly.files[idx].parse_error)
+            fu_log(FU_LOG_WARN, "%s: served as plain bytes: %s", n->display, fs->ly.files[idx].error);
+        fs->n_backing_files++;
+    }
+    rc = ly_finish(&fs->ly);
+    if (rc < 0)
+        return fu_err(err, errlen, rc, "layout: %s", strerror(-rc));
+    if (fs->ly.n_groups) {
+        fs->pinned = calloc(fs->ly.n_groups, 1);
+        if (!fs->pinned)
+            return -ENOMEM;
+    }
+    for (size_t i = 1; i <= n_model_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind != FFS_N_FILE || !n->src)
+            continue;
+        ly_file_t *lf = n->ly_index >= 0 ? &fs->ly.files[n->ly_index] : NULL;
+        n->cache = ca_add_file(&fs->ca, i, n->src->size, n->display, lf ? group_at : NULL, lf);
+        if (!n->cache)
+            return fu_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    rc = add_control_dir(fs);
+    if (rc < 0)
+        return fu_err(err, errlen, rc, "control directory: %s", strerror(-rc));
+    fs->nlookup = calloc(fs->tree.n_nodes, sizeof *fs->nlookup);
+    if (!fs->nlookup)
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
+    return 0;
+}
+
+void ffs_destroy(ffs_t *fs)
+{
+    ca_stop(&fs->ca);
+    ca_free(&fs->ca);
+    ly_free(&fs->ly);
+    ffs_tree_free(&fs->tree);
+    free(fs->nlookup);
+    free(fs->pinned);
+    pthread_mutex_destroy(&fs->err_mu);
+}
+
+void ffs_set_last_error(ffs_t *fs, const char *msg)
+{
+    pthread_mutex_lock(&fs->err_mu);
+    snprintf(fs->last_error, sizeof fs->last_error, "%s", msg);
+    pthread_mutex_unlock(&fs->err_mu);
+}

@@ -1,0 +1,493 @@
+/* ffs_ops.c — FUSE low-level operations of the read-only model mount.
+ *
+ * Model files are opened with keep_cache (NOT direct_io: libfuse 3.14 cannot negotiate
+ * FUSE_DIRECT_IO_ALLOW_MMAP, and direct_io would make MAP_SHARED fail with ENODEV), so
+ * the kernel page cache holds served pages and only page-cache misses reach op_read.
+ * Every served range is reported to the cache (ca_served) after the reply; the evictor
+ * thread invalidates ranges to keep the budget. Control files use direct_io and are
+ * rendered into a per-open snapshot. Every modifying operation answers EROFS. */
+#include "control.h"
+#include "ffs.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define MODEL_TIMEOUT 86400.0   /* the tree never changes while mounted */
+#define CTL_TIMEOUT 1.0
+
+static ffs_t *FS(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static int is_ctl(const ffs_node_t *n)
+{
+    return n->kind == FFS_N_CTL_DIR || n->kind == FFS_N_CTL_FILE;
+}
+
+static void fill_entry(ffs_t *fs, const ffs_node_t *n, struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof *e);
+    e->ino = n->st.st_ino;
+    e->attr = n->st;
+    e->attr_timeout = e->entry_timeout = is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT;
+    (void)fs;
+}
+
+/* ---- lookup / forget / attributes ------------------------------------------------ */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    ffs_t *fs = userdata;
+    fs->conn_max_readahead = conn->max_readahead;
+    fs->conn_max_read = conn->max_read;
+    fs->conn_max_write = conn->max_write;
+    /* Readahead READs may be sent asynchronously, several in flight per file. */
+    if (conn->capable & FUSE_CAP_ASYNC_READ)
+        conn->want |= FUSE_CAP_ASYNC_READ;
+    fu_log(FU_LOG_INFO, "fuse init: max_readahead=%u max_write=%u max_read=%u", conn->max_readahead,
+           conn->max_write, conn->max_read);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    ffs_t *fs = FS(req);
+    ffs_node_t *p = ffs_tree_node(&fs->tree, parent);
+    if (!p) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (p->kind != FFS_N_DIR && p->kind != FFS_N_CTL_DIR) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    uint64_t ino = ffs_tree_lookup(&fs->tree, p, name);
+    if (!ino) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(fs, ffs_tree_node(&fs->tree, ino), &e);
+    atomic_fetch_add(&fs->nlookup[ino - 1], 1);
+    if (fuse_reply_entry(req, &e) != 0)
+        atomic_fetch_sub(&fs->nlookup[ino - 1], 1);
+}
+
+static void forget_one(ffs_t *fs, fuse_ino_t ino, uint64_t n)
+{
+    ffs_node_t *node = ffs_tree_node(&fs->tree, ino);
+    if (!node || ino == FUSE_ROOT_ID)
+        return;
+    uint64_t old = atomic_load(&fs->nlookup[ino - 1]);
+    uint64_t next;
+    do {
+        next = old > n ? old - n : 0;
+    } while (!atomic_compare_exchange_weak(&fs->nlookup[ino - 1], &old, next));
+    /* The kernel evicted the inode: its page cache went with it. */
+    if (next == 0 && node->kind == FFS_N_FILE && node->cache)
+        ca_forget(&fs->ca, node->cache);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    forget_one(FS(req), ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        forget_one(FS(req), forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    ffs_node_t *n = ffs_tree_node(&FS(req)->tree, ino);
+    if (!n) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    fuse_reply_attr(req, &n->st, is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT);
+}
+
+/* Only `O_TRUNC` of `.flashfs/control` (shells open it with `>`) changes nothing and is
+ * accepted; everything else is a write to a read-only mount. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+    (void)attr;
+    (void)fi;
+    ffs_t *fs = FS(req);
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    int allowed = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+    if (n && ino == fs->ctl_ino[CTL_CONTROL] && !(to_set & ~allowed)) {
+        if (fuse_req_ctx(req)->uid != fs->owner) {
+            fuse_reply_err(req, EACCES);
+            return;
+        }
+        fuse_reply_attr(req, &n->st, CTL_TIMEOUT);
+        return;
+    }
+    fuse_reply_err(req, n ? EROFS : ENOENT);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs sv;
+    if (fstatvfs(FS(req)->tree.rootfd, &sv) < 0) {
+        fuse_reply_err(req, errno);
+        return;
+    }
+    sv.f_bavail = 0; /* nothing can be written here */
+    sv.f_favail = 0;
+    fuse_reply_statfs(req, &sv);
+}
+
+/* ---- directories -------------------------------------------------------------- */
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)fi;
+    ffs_t *fs = FS(req);
+    ffs_node_t *d = ffs_tree_node(&fs->tree, ino);
+    if (!d) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (d->kind != FFS_N_DIR && d->kind != FFS_N_CTL_DIR) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    if (size > (1u << 20))
+        size = 1u << 20;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t pos = 0;
+    /* Entry i: 0 ".", 1 "..", 2.. the sorted children; the offset of entry i is i + 1. */
+    for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n_dents + 2; i++) {
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        const char *name;
+        if (i == 0) {
+            name = ".";
+            st.st_ino = ino;
+            st.st_mode = S_IFDIR;
+        } else if (i == 1) {
+            name = "..";
+            st.st_ino = d->parent;
+            st.st_mode = S_IFDIR;
+        } else {
+            const ffs_dent_t *e = &d->dents[i - 2];
+            name = e->name;
+            st.st_ino = e->ino;
+            st.st_mode = ffs_tree_node(&fs->tree, e->ino)->st.st_mode;
+        }
+        size_t need = fuse_add_direntry(req, buf + pos, size - pos, name, &st, (off_t)(i + 1));
+        if (need > size - pos)
+            break;
+        pos += need;
+    }
+    fuse_reply_buf(req, buf, pos);
+    free(buf);
+}
+
+/* ---- control files ------------------------------------------------------------- */
+
+typedef struct {
+    int id;
+    int writable;
+    char *data;                 /* snapshot rendered at open */
+    size_t len;
+} ctl_fh_t;
+
+static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_info *fi)
+{
+    int acc = fi->flags & O_ACCMODE;
+    int wr = acc != O_RDONLY;
+    if (wr && n->ctl_id != CTL_CONTROL) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    if (wr && fuse_req_ctx(req)->uid != fs->owner) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    ctl_fh_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    h->id = n->ctl_id;
+    h->writable = wr;
+    if (acc != O_WRONLY && ctl_render(fs, n->ctl_id, &h->data, &h->len) < 0) {
+        free(h);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) != 0) {
+        free(h->data);
+        free(h);
+    }
+}
+
+static void ctl_read(fuse_req_t req, ctl_fh_t *h, size_t size, off_t off)
+{
+    if (off < 0 || (size_t)off >= h->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+    fuse_reply_buf(req, h->data + off, n);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)off;
+    ffs_t *fs = FS(req);
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    if (!n || n->kind != FFS_N_CTL_FILE || !fi->fh) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    ctl_fh_t *h = (ctl_fh_t *)(uintptr_t)fi->fh;
+    if (!h->writable || h->id != CTL_CONTROL) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    int rc = ctl_exec(fs, buf, size);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_write(req, size);
+}
+
+/* ---- model files -------------------------------------------------------------- */
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    ffs_t *fs = FS(req);
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    if (!n) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == FFS_N_DIR || n->kind == FFS_N_CTL_DIR) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if (n->kind == FFS_N_CTL_FILE) {
+        ctl_open(req, fs, n, fi);
+        return;
+    }
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (!n->src) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    fi->fh = 0;
+    fi->keep_cache = 1;
+    fi->direct_io = 0;
+    fuse_reply_open(req, fi);
+}
+
+/* Per-thread READ buffer, 4 KiB aligned for O_DIRECT backing reads, grown on demand. */
+static __thread void *tl_buf;
+static __thread size_t tl_cap;
+
+static void *read_buf(size_t n)
+{
+    size_t want = (n + 4095) & ~(size_t)4095;
+    if (want < (1u << 20))
+        want = 1u << 20;
+    if (tl_cap >= want)
+        return tl_buf;
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, want) != 0)
+        return NULL;
+    free(tl_buf);
+    tl_buf = p;
+    tl_cap = want;
+    return p;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    ffs_t *fs = FS(req);
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    if (!n) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == FFS_N_CTL_FILE && fi->fh) {
+        ctl_read(req, (ctl_fh_t *)(uintptr_t)fi->fh, size, off);
+        return;
+    }
+    if (n->kind != FFS_N_FILE || !n->src || off < 0) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    sx_add(&fs->sx.reads, 1);
+    sx_read_size(&fs->sx, size);
+    uint64_t fsize = n->src->size;
+    if ((uint64_t)off >= fsize || size == 0) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t len = (uint64_t)off + size > fsize ? (size_t)(fsize - (uint64_t)off) : size;
+    void *buf = read_buf(len);
+    if (!buf) {
+        sx_add(&fs->sx.errors, 1);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ca_daemon_add(&fs->ca, (int64_t)len);
+    uint64_t t0 = fu_now_ns();
+    int rc = src_read(n->src, buf, len, (uint64_t)off);
+    sx_add(&fs->sx.stall_ns, fu_now_ns() - t0);
+    if (rc < 0) {
+        ca_daemon_add(&fs->ca, -(int64_t)len);
+        sx_add(&fs->sx.errors, 1);
+        fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
+        return;
+    }
+    sx_add(&fs->sx.misses, 1);
+    sx_add(&fs->sx.backing_bytes, len);
+    sx_add(&fs->sx.backing_reads, 1);
+    sx_add(&fs->sx.read_bytes, len);
+    fuse_reply_buf(req, buf, len);
+    ca_daemon_add(&fs->ca, -(int64_t)len);
+    if (n->cache)
+        ca_served(&fs->ca, n->cache, (uint64_t)off, len);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    ffs_node_t *n = ffs_tree_node(&FS(req)->tree, ino);
+    if (n && n->kind == FFS_N_CTL_FILE && fi->fh) {
+        ctl_fh_t *h = (ctl_fh_t *)(uintptr_t)fi->fh;
+        free(h->data);
+        free(h);
+    }
+    fuse_reply_err(req, 0);
+}
+
+/* ---- everything that would modify the tree: EROFS ------------------------------- */
+
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)p, (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
+{
+    (void)p, (void)name, (void)mode;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+    (void)p, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
+{
+    (void)link, (void)p, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np, const char *nname,
+                      unsigned int flags)
+{
+    (void)p, (void)name, (void)np, (void)nname, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nname)
+{
+    (void)ino, (void)np, (void)nname;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+    (void)p, (void)name, (void)mode, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                        int flags)
+{
+    (void)ino, (void)name, (void)value, (void)size, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi)
+{
+    (void)ino, (void)mode, (void)off, (void)len, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ii, off_t oi, struct fuse_file_info *fi_in,
+                               fuse_ino_t io, off_t oo, struct fuse_file_info *fi_out, size_t len, int flags)
+{
+    (void)ii, (void)oi, (void)fi_in, (void)io, (void)oo, (void)fi_out, (void)len, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .statfs = op_statfs,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .release = op_release,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .create = op_create,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
+    .copy_file_range = op_copy_file_range,
+};
+
+const struct fuse_lowlevel_ops *ffs_lowlevel_ops(void)
+{
+    return &ops;
+}

@@ -1,0 +1,209 @@
+/* flashfs.c — the flashfs command: check the invocation, build the mount, serve it.
+ *
+ *   flashfs [options] MODEL_DIR MOUNTPOINT
+ *
+ * Every check that can fail (options, MODEL_DIR, MOUNTPOINT, /dev/fuse, layout) runs in
+ * the foreground before daemonizing, so a bad invocation prints one line on stderr and
+ * exits with its FFS_EXIT_* code. Threads (evictor, helper) start after daemonizing. */
+#include "ffs.h"
+#include "ffs_check.h"
+#include "ffs_exit.h"
+#include "ffs_opts.h"
+#include "fu_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* Readahead window we ask of the mount's bdi: 1 MiB, so sequential readers get 1 MiB
+ * READ requests (libfuse 3.14 negotiates max_pages = 256, i.e. 1 MiB per request). */
+#define BDI_READ_AHEAD_KB 1024
+
+typedef struct {
+    ffs_t *fs;
+    const char *mountpoint;
+} post_mount_t;
+
+/* After the session answers requests: raise read_ahead_kb of the mount's bdi (root only;
+ * the kernel initialises it from max_readahead, often 128 KiB) and record the result. */
+static void *post_mount(void *arg)
+{
+    post_mount_t *p = arg;
+    struct stat st;
+    if (stat(p->mountpoint, &st) < 0)
+        return NULL;
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char v[32];
+        int n = snprintf(v, sizeof v, "%d\n", BDI_READ_AHEAD_KB);
+        if (fu_write_full(fd, v, (size_t)n) < 0)
+            fu_log(FU_LOG_DEBUG, "%s: cannot raise read_ahead_kb", path);
+        close(fd);
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char v[32];
+        ssize_t n = read(fd, v, sizeof v - 1);
+        if (n > 0) {
+            v[n] = '\0';
+            p->fs->bdi_read_ahead_kb = (unsigned)strtoul(v, NULL, 10);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* ",", "\" in an -o value must be escaped for fuse_opt. */
+static char *opt_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *r = malloc(2 * n + 1), *q = r;
+    if (!r)
+        return NULL;
+    for (; *s; s++) {
+        if (*s == ',' || *s == '\\')
+            *q++ = '\\';
+        *q++ = *s;
+    }
+    *q = '\0';
+    return r;
+}
+
+static int add_default_opts(ffs_opts_t *o, const char *fsname)
+{
+    char *esc = opt_escape(fsname);
+    if (!esc)
+        return -ENOMEM;
+    size_t n = strlen(esc) + 64;
+    char *v = malloc(n);
+    if (!v) {
+        free(esc);
+        return -ENOMEM;
+    }
+    /* default_permissions: the kernel checks the mirrored modes (and `control`'s 0644). */
+    snprintf(v, n, "fsname=%s,subtype=flashfs,default_permissions", esc);
+    free(esc);
+    int rc = fuse_opt_add_arg(&o->args, "-o") || fuse_opt_add_arg(&o->args, v);
+    free(v);
+    return rc ? -ENOMEM : 0;
+}
+
+static int serve(ffs_t *fs, ffs_opts_t *o)
+{
+    char err[512] = "";
+    if (add_default_opts(o, fs->tree.root_real) < 0) {
+        fprintf(stderr, "flashfs: out of memory\n");
+        return FFS_EXIT_INTERNAL;
+    }
+    struct fuse_session *se = fuse_session_new(&o->args, ffs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), fs);
+    if (!se)
+        return FFS_EXIT_USAGE; /* libfuse printed which option it rejected */
+    fs->se = se;
+    int code = FFS_EXIT_OK;
+    if (fuse_set_signal_handlers(se) != 0) {
+        fuse_session_destroy(se);
+        fprintf(stderr, "flashfs: cannot install signal handlers\n");
+        return FFS_EXIT_INTERNAL;
+    }
+    if (fuse_session_mount(se, o->mountpoint) != 0) {
+        fuse_remove_signal_handlers(se);
+        fuse_session_destroy(se);
+        fprintf(stderr, "flashfs: mounting %s failed\n", o->mountpoint);
+        return FFS_EXIT_MOUNT_FAILED;
+    }
+    char b[32];
+    fu_log(FU_LOG_INFO, "mounted %s on %s: %zu files, budget %s", o->model_dir, o->mountpoint,
+           fs->n_backing_files, fu_format_size(atomic_load(&fs->ca.budget), b, sizeof b));
+    if (fuse_daemonize(o->foreground) != 0) {
+        code = FFS_EXIT_INTERNAL;
+        goto out;
+    }
+    if (!o->foreground)
+        fu_log_to_syslog(1);
+    int rc = ca_start(&fs->ca, se);
+    if (rc < 0) {
+        fu_log(FU_LOG_ERR, "cannot start the evictor: %s", strerror(-rc));
+        code = FFS_EXIT_INTERNAL;
+        goto out;
+    }
+    post_mount_t pm = { fs, o->mountpoint };
+    pthread_t helper;
+    int have_helper = pthread_create(&helper, NULL, post_mount, &pm) == 0;
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    if (!cfg) {
+        code = FFS_EXIT_INTERNAL;
+    } else {
+        fuse_loop_cfg_set_max_threads(cfg, 16);
+        if (fuse_session_loop_mt(se, cfg) != 0)
+            code = FFS_EXIT_INTERNAL;
+        fuse_loop_cfg_destroy(cfg);
+    }
+    if (have_helper)
+        pthread_join(helper, NULL);
+    ca_stop(&fs->ca);
+out:
+    (void)err;
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    fs->se = NULL;
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    fu_log_init("flashfs", FU_LOG_INFO);
+    ffs_opts_t o;
+    char err[512] = "";
+    int code = ffs_opts_parse(argc, argv, &o, err, sizeof err);
+    if (code) {
+        fprintf(stderr, "flashfs: %s\n", err);
+        ffs_opts_free(&o);
+        return code;
+    }
+    if (o.show_help) {
+        ffs_opts_usage(argv[0]);
+        ffs_opts_free(&o);
+        return FFS_EXIT_OK;
+    }
+    if (o.show_version) {
+        printf("flashfs %s (libfuse %s)\n", FFS_VERSION, fuse_pkgversion());
+        ffs_opts_free(&o);
+        return FFS_EXIT_OK;
+    }
+    if (o.debug)
+        fu_log_init("flashfs", FU_LOG_DEBUG);
+    if ((code = ffs_check_model_dir(o.model_dir, err, sizeof err)) ||
+        (code = ffs_check_mountpoint(o.mountpoint, err, sizeof err)) ||
+        (code = ffs_check_dev_fuse(err, sizeof err))) {
+        fprintf(stderr, "flashfs: %s\n", err);
+        ffs_opts_free(&o);
+        return code;
+    }
+    ffs_t *fs = calloc(1, sizeof *fs);
+    if (!fs) {
+        fprintf(stderr, "flashfs: out of memory\n");
+        ffs_opts_free(&o);
+        return FFS_EXIT_INTERNAL;
+    }
+    int rc = ffs_build(fs, &o, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "flashfs: %s\n", err[0] ? err : strerror(-rc));
+        ffs_destroy(fs);
+        free(fs);
+        ffs_opts_free(&o);
+        return rc == -ENOMEM ? FFS_EXIT_INTERNAL : FFS_EXIT_MODEL_DIR;
+    }
+    code = serve(fs, &o);
+    ffs_destroy(fs);
+    free(fs);
+    ffs_opts_free(&o);
+    return code;
+}

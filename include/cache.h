@@ -1,0 +1,140 @@
+/* cache.h — residency accounting and the RAM budget of the mount (prefix ca_).
+ *
+ * What counts against the budget:
+ *   page_cache  pages of the MOUNTED files that the kernel may hold: every page the daemon
+ *               served with a READ reply (or stored with notify_store) is assumed resident
+ *               until the daemon invalidates it (fuse_lowlevel_notify_inval_inode) or the
+ *               kernel forgets the inode. This over-estimates (the kernel may drop pages on
+ *               its own), which is the safe side for a hard budget.
+ *   daemon      bytes of daemon buffers in use (request buffers, prefetched chunks).
+ *   backing     page cache of the backing files: kept ~0 by the plain source (O_DIRECT,
+ *               else POSIX_FADV_DONTNEED after each read), so not counted here.
+ *
+ * Residency is tracked per file in 1 MiB chunks with a bitmap of their 4 KiB pages. An
+ * evictor thread (never a request handler: notify_* must not be called from inside one)
+ * keeps page_cache + daemon <= budget by invalidating whole chunks chosen by the policy
+ * (cache_policy.c). Handlers only mark pages and wake the evictor; a handler that finds
+ * the total far over budget waits briefly for it (back-pressure) AFTER its reply. */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <fuse_lowlevel.h>
+#include "stats.h"
+
+#define CA_CHUNK_SHIFT 20
+#define CA_CHUNK (1ull << CA_CHUNK_SHIFT)           /* 1 MiB */
+#define CA_PAGE_SHIFT 12
+#define CA_PAGE (1ull << CA_PAGE_SHIFT)             /* 4 KiB */
+#define CA_PAGES (1u << (CA_CHUNK_SHIFT - CA_PAGE_SHIFT)) /* pages per chunk: 256 */
+
+typedef struct {
+    uint64_t bits[CA_PAGES / 64];   /* pages believed in the mount's page cache */
+    uint16_t npages;                /* popcount of bits */
+    int16_t group;                  /* layer group of the chunk's first tensor byte, -1 none */
+    uint8_t pinned;                 /* never evicted by the budget (pinned group) */
+    uint8_t stream;                 /* policy: chunk belongs to the streamed (non-resident) set */
+    uint64_t last_use;              /* fu_now_ns() of the last READ that touched it */
+} ca_chunk_t;
+
+typedef struct ca_file {
+    uint64_t ino;                   /* FUSE inode */
+    uint64_t size;
+    size_t n_chunks;
+    ca_chunk_t *chunks;
+    pthread_mutex_t lock;           /* guards chunks[] */
+    _Atomic uint64_t pages;         /* resident pages of this file */
+    const char *display;            /* path shown in stats (owned by the tree) */
+    int index;                      /* position in ca_t.files */
+} ca_file_t;
+
+/* Chunk selection of the evictor: fill `out` (capacity cap) with chunk references in the
+ * order they should be evicted; see cache_policy.c. */
+typedef struct {
+    uint32_t file;
+    uint32_t chunk;
+    uint64_t key;                   /* sort key, smallest evicted first */
+} ca_victim_t;
+
+typedef struct ca {
+    struct fuse_session *se;        /* set by ca_start */
+    sx_stats_t *sx;
+    _Atomic uint64_t budget;        /* bytes */
+    _Atomic uint64_t pc_pages;      /* sum of all files' resident pages */
+    _Atomic uint64_t daemon_bytes;  /* daemon buffers in use */
+    ca_file_t **files;
+    size_t n_files, cap_files;
+    /* evictor thread */
+    pthread_t thr;
+    int running;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;            /* evictor waits here */
+    pthread_cond_t done;            /* waiters for an eviction round */
+    int stop;
+    uint64_t drop_gen, drop_done;   /* `drop` requests and completions */
+    uint64_t rounds;                /* completed eviction rounds */
+} ca_t;
+
+/* Initialise with a budget in bytes. 0 or -errno. */
+int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx);
+
+/* Register one backing file. group_at(ctx, off) gives the layer group of a byte (or -1);
+ * it may be NULL. Returns the file state or NULL on ENOMEM. */
+ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display,
+                       int (*group_at)(void *ctx, uint64_t off), void *ctx);
+
+/* Start the evictor thread (after daemonizing). 0 or -errno. */
+int ca_start(ca_t *c, struct fuse_session *se);
+
+/* Stop and join the evictor thread (idempotent). */
+void ca_stop(ca_t *c);
+
+/* Release everything (after ca_stop). */
+void ca_free(ca_t *c);
+
+/* Record that [off, off+len) of f was just served into the mount's page cache. Call
+ * AFTER the reply. May wait briefly when far over budget. */
+void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len);
+
+/* The kernel forgot the inode: its pages are gone; clear f's residency. */
+void ca_forget(ca_t *c, ca_file_t *f);
+
+/* Account daemon buffer bytes (delta may be negative). */
+void ca_daemon_add(ca_t *c, int64_t delta);
+
+/* Total bytes counted against the budget (page cache + daemon). */
+uint64_t ca_total(const ca_t *c);
+
+/* Change the budget; waits (up to ~2 s) until the evictor brought the total under it. */
+void ca_set_budget(ca_t *c, uint64_t budget);
+
+/* Invalidate everything resident; waits (up to ~5 s) for the evictor to finish. */
+void ca_drop(ca_t *c);
+
+/* Pin chunks by layer group: a chunk is pinned when pinned[chunk group] != 0 (pinned has
+ * n entries; chunks of no group or beyond n are unpinned). Pinned chunks are never evicted
+ * by the budget (only by `drop`). */
+void ca_set_pins(ca_t *c, const uint8_t *pinned, size_t n);
+
+/* Resident bytes of file f (pages * 4 KiB, clipped to the file size). */
+uint64_t ca_file_resident(const ca_file_t *f);
+
+/* Visit every resident page range of f: fn(ctx, off, len) per run of pages, under f's lock. */
+void ca_file_foreach(ca_file_t *f, void (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx);
+
+/* ---- internals shared by cache.c, cache_evict.c and cache_policy.c -------------- */
+
+/* Evictor thread body. */
+void *ca_evictor_main(void *arg);
+
+/* Fill out[] with eviction candidates (resident, unpinned chunks), best victims first.
+ * Returns the number written (at most cap). */
+size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap);
+
+/* Clear chunk k of f (under f->lock) and return its resident bytes (0 if none). */
+uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k);
+
+#endif
