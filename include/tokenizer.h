@@ -16,6 +16,10 @@ typedef struct tk_tokenizer tk_tokenizer_t;
  * from a model directory. -ENOTSUP with err naming what is unsupported. */
 int tk_load(const char *model_dir, tk_tokenizer_t **out, char *err, size_t errlen);
 
+/* Load from the text of a tokenizer.json held in memory (no side files: BOS comes only
+ * from the post-processor, no EOS). Same errors as tk_load. */
+int tk_load_json(const char *json, size_t len, tk_tokenizer_t **out, char *err, size_t errlen);
+
 /* Free (NULL-safe). */
 void tk_free(tk_tokenizer_t *tk);
 
@@ -47,7 +51,7 @@ typedef struct tk_stream tk_stream_t;
 /* New streaming decoder over tk (which must outlive it). NULL on ENOMEM. */
 tk_stream_t *tk_stream_new(const tk_tokenizer_t *tk);
 
-/* Push one id; *text/*len get the newly completed text (pointer valid until the next call). */
+/* Push one id; *text, *len get the newly completed text (pointer valid until the next call). */
 int tk_stream_push(tk_stream_t *st, int32_t id, const char **text, size_t *len);
 
 /* Flush held-back bytes (as U+FFFD if incomplete). */

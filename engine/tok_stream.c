@@ -1,0 +1,89 @@
+/* tok_stream.c — incremental decoding for generation.
+ *
+ * Decoders are not always token-by-token (SentencePiece strips the first space, byte
+ * tokens must be grouped into UTF-8), so text is produced by decoding a window:
+ * ids[prefix..read) was already emitted as `prev`; on every push, decode ids[prefix..]
+ * and emit what extends past prev — unless the new text ends in U+FFFD, which means a
+ * character is still incomplete: then wait for more ids. After emitting, the window
+ * slides (prefix = read, read = end). A window that keeps growing (endless invalid
+ * bytes) is emitted anyway after TK_STREAM_HOLD ids so the cost stays linear. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+#define TK_STREAM_HOLD 32
+
+struct tk_stream {
+    const tk_tokenizer_t *tk;
+    tk_ids_t ids;    /* ids[prefix..] are the window */
+    size_t prefix, read;
+    tk_buf_t out;    /* text handed to the caller */
+};
+
+tk_stream_t *tk_stream_new(const tk_tokenizer_t *tk)
+{
+    tk_stream_t *st = calloc(1, sizeof *st);
+    if (st)
+        st->tk = tk;
+    return st;
+}
+
+void tk_stream_free(tk_stream_t *st)
+{
+    if (!st)
+        return;
+    free(st->ids.v);
+    tk_buf_free(&st->out);
+    free(st);
+}
+
+static int ends_incomplete(const char *t, size_t n)
+{
+    return n >= 3 && memcmp(t + n - 3, "\xEF\xBF\xBD", 3) == 0;
+}
+
+/* Decode the window; emit the new part if complete (or if force). */
+static int step(tk_stream_t *st, int force, const char **text, size_t *len)
+{
+    char *prev = NULL, *cur = NULL;
+    size_t plen = 0, clen = 0;
+    int rc;
+    st->out.len = 0;
+    *text = "";
+    *len = 0;
+    if ((rc = tk_decode(st->tk, st->ids.v + st->prefix, st->read - st->prefix, &prev, &plen)) ||
+        (rc = tk_decode(st->tk, st->ids.v + st->prefix, st->ids.n - st->prefix, &cur, &clen)))
+        goto out;
+    int complete = !ends_incomplete(cur, clen);
+    if (clen > plen && (complete || force)) {
+        if ((rc = tk_buf_add(&st->out, cur + plen, clen - plen)))
+            goto out;
+        st->prefix = st->read;
+        st->read = st->ids.n;
+    } else if (force || st->ids.n - st->prefix > TK_STREAM_HOLD) {
+        st->prefix = st->read = st->ids.n; /* nothing visible: drop the window */
+    }
+    if ((rc = tk_buf_add(&st->out, "", 0)))
+        goto out;
+    *text = st->out.p;
+    *len = st->out.len;
+out:
+    free(prev);
+    free(cur);
+    return rc;
+}
+
+int tk_stream_push(tk_stream_t *st, int32_t id, const char **text, size_t *len)
+{
+    int rc = tk_ids_push(&st->ids, id);
+    if (rc)
+        return rc;
+    return step(st, st->ids.n - st->prefix > TK_STREAM_HOLD, text, len);
+}
+
+int tk_stream_flush(tk_stream_t *st, const char **text, size_t *len)
+{
+    return step(st, 1, text, len);
+}
