@@ -413,12 +413,10 @@ static int finish_layout(gg_file_t *f, uint64_t header_end, char *err, size_t er
     uint64_t pad = (f->alignment - header_end % f->alignment) % f->alignment;
     if (fu_add_u64(header_end, pad, &f->data_start))
         return fu_err(err, errlen, -EINVAL, "data section start overflows");
-    if (f->data_start > f->file_size) {
-        if (f->n_tensors)
-            return fu_err(err, errlen, -EINVAL, "data section at offset %llu is past the end of the file (%llu)",
-                          (unsigned long long)f->data_start, (unsigned long long)f->file_size);
-        f->data_start = f->file_size;
-    }
+    /* Writers pad after the tensor infos even when there are no tensors. */
+    if (f->data_start > f->file_size)
+        return fu_err(err, errlen, -EINVAL, "data section at offset %llu is past the end of the file (%llu)",
+                      (unsigned long long)f->data_start, (unsigned long long)f->file_size);
     if (f->n_tensors == 0)
         return 0;
     const void **tmp = malloc((size_t)f->n_tensors * sizeof *tmp);

@@ -172,6 +172,7 @@ START_TEST(scalar_kvs)
     put_str(&bb, "b");
     put_u32(&bb, GG_T_BOOL);
     put_le(&bb, 1, 1);
+    put_data(&bb, 32, 0);
     gg_file_t f;
     char err[256] = "";
     ck_assert_msg(parse_bb(&bb, &f, err, sizeof err) == 0, "%s", err);
@@ -181,8 +182,12 @@ START_TEST(scalar_kvs)
     ck_assert_uint_eq(gg_find_kv(&f, "u64")->num.u, 0x123456789abcdefull);
     ck_assert_uint_eq(gg_find_kv(&f, "b")->num.u, 1);
     ck_assert_uint_eq(f.n_tensors, 0);
-    ck_assert_uint_le(f.data_start, f.file_size);
+    ck_assert_uint_eq(f.data_start, f.file_size);
     gg_free(&f);
+    /* without the padding the (empty) data section would start past the end */
+    bb.n -= 1;
+    ck_assert_int_eq(parse_bb(&bb, &f, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "past the end"));
     free(bb.b);
 }
 END_TEST

@@ -48,6 +48,8 @@ START_TEST(malformed)
         { "{\"weight_map\":{\"a\":\"d//x\"}}", "unsafe" },
         { "{\"weight_map\":{\"a\":\"\"}}", "unsafe" },
         { "{\"weight_map\":{\"a\":\"..\"}}", "unsafe" },
+        { "{\"weight_map\":{\"a\":\"x.safeten../s\"}}", "unsafe" },
+        { "{\"weight_map\":{\"a\":\"dir/\"}}", "unsafe" },
         { "{\"weight_map\":{\"a\":5}}", "not a string" },
         { "{\"weight_map\":{\"a\":\"x\",\"a\":\"y\"}}", "duplicate" },
         { "{\"weight_map\":{\"\":\"x\"}}", "empty tensor name" },
