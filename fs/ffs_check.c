@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int ffs_check_model_dir(const char *path, char *err, size_t errlen)
@@ -68,7 +69,10 @@ static int listed_as_mount(const char *real)
 int ffs_check_mountpoint(const char *path, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) < 0) {
+    struct statvfs sv;
+    /* stat() may be answered from cached attributes of a dead FUSE mount; statfs()
+     * always reaches the (missing) daemon and fails with ENOTCONN. */
+    if (stat(path, &st) < 0 || (statvfs(path, &sv) < 0 && errno == ENOTCONN)) {
         if (errno == ENOTCONN)
             return fu_err(err, errlen, FFS_EXIT_MNT_STALE,
                           "mountpoint '%s' is a stale mount left by a dead daemon; clear it with: fusermount3 -u %s",

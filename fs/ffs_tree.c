@@ -216,7 +216,7 @@ static int is_ancestor(const char *anc, const char *rel)
     return !strncmp(anc, rel, n) && (rel[n] == '\0' || rel[n] == '/');
 }
 
-static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth);
+static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth, int linked);
 
 /* Resolve a symlink at backing path rel. Returns 1 with *target (malloc'd, relative to the
  * root) and *st filled when the link stays inside the root, 0 when it escapes or dangles. */
@@ -244,8 +244,15 @@ static int resolve_link(scan_t *s, const char *rel, char **target, struct stat *
     return *target ? 1 : -ENOMEM;
 }
 
+/* Preference of a path as a file's display name: tensor-named paths first, then paths
+ * that do not pass through a directory link; ties keep the first path seen. */
+static int display_score(const char *path, int linked)
+{
+    return tensor_named(path) * 2 + !linked;
+}
+
 static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, const char *disp,
-                      const char *name, int depth)
+                      const char *name, int depth, int linked)
 {
     ffs_tree_t *t = s->t;
     int rc = 0;
@@ -290,6 +297,7 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
             f->st.st_nlink = 0;
             f->relpath = strdup(brel);
             f->display = cdisp;
+            f->display_score = display_score(cdisp, linked);
             cdisp = NULL;
             if (!f->relpath || (rc = idmap_put(&s->ids, st.st_dev, st.st_ino, ino)) < 0) {
                 rc = rc ? rc : -ENOMEM;
@@ -297,9 +305,11 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
             }
         } else {
             ffs_node_t *f = ffs_tree_node(t, ino);
-            if (!tensor_named(f->display) && tensor_named(cdisp)) {
+            int score = display_score(cdisp, linked);
+            if (score > f->display_score) {
                 free(f->display);
                 f->display = cdisp;
+                f->display_score = score;
                 cdisp = NULL;
             }
         }
@@ -323,7 +333,7 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
         ffs_tree_node(t, dir_ino)->st.st_nlink++;
         rc = add_dent(ffs_tree_node(t, dir_ino), name, (uint64_t)n);
         if (rc == 0)
-            rc = scan_dir(s, (uint64_t)n, brel, cdisp, depth + 1);
+            rc = scan_dir(s, (uint64_t)n, brel, cdisp, depth + 1, linked || via_link);
     } else {
         fu_log(FU_LOG_INFO, "%s: not a regular file or directory (hidden)", cdisp);
         t->n_hidden++;
@@ -335,7 +345,7 @@ out:
     return rc;
 }
 
-static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth)
+static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth, int linked)
 {
     ffs_tree_t *t = s->t;
     int fd = openat(t->rootfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -377,7 +387,7 @@ static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *di
     if (rc == 0 && n)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = scan_entry(s, dir_ino, dirfd(d), rel, disp, names[i], depth);
+        rc = scan_entry(s, dir_ino, dirfd(d), rel, disp, names[i], depth, linked);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -410,7 +420,7 @@ int ffs_tree_scan(ffs_tree_t *t, const char *model_dir, char *err, size_t errlen
     t->nodes[0].st.st_ino = 1;
     t->nodes[0].st.st_nlink = 2;
     scan_t s = { t, { NULL, 0, 0 }, err, errlen };
-    int rc = scan_dir(&s, 1, "", "", 0);
+    int rc = scan_dir(&s, 1, "", "", 0, 0);
     free(s.ids.slots);
     if (rc < 0 && err && !err[0])
         fu_err(err, errlen, rc, "scanning %s: %s", model_dir, strerror(-rc));

@@ -141,8 +141,13 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
         code = FFS_EXIT_INTERNAL;
     } else {
         fuse_loop_cfg_set_max_threads(cfg, 16);
-        if (fuse_session_loop_mt(se, cfg) != 0)
+        /* The loop returns the number of the signal that ended it (SIGINT, SIGTERM,
+         * SIGHUP: a clean shutdown), 0 after `fusermount3 -u`, or -errno. */
+        int lrc = fuse_session_loop_mt(se, cfg);
+        if (lrc < 0) {
+            fu_log(FU_LOG_ERR, "session loop failed: %s", strerror(-lrc));
             code = FFS_EXIT_INTERNAL;
+        }
         fuse_loop_cfg_destroy(cfg);
     }
     if (have_helper)

@@ -32,7 +32,9 @@ typedef struct {
     size_t n_dents, cap_dents;
     /* backing files */
     char *relpath;              /* canonical path of the backing file, relative to MODEL_DIR */
-    char *display;              /* path shown in stats/layout (the first tensor-named link, else the first path) */
+    char *display;              /* path shown in stats/layout: a tensor-named path not under a
+                                 * directory link if there is one, else the first path seen */
+    int display_score;
     src_t *src;                 /* opened by the caller (NULL until then) */
     int ly_index;               /* index in the layout, -1 when none */
     void *cache;                /* the cache's per-file state (ca_file_t *) */
