@@ -16,6 +16,7 @@
 #include "gguf.h"
 #include "hf_config.h"
 #include "hf_index.h"
+#include "layout.h"
 #include "mkmodel.h"
 #include "safetensors.h"
 
@@ -494,6 +495,71 @@ START_TEST(generator_ranges)
 }
 END_TEST
 
+/* ---- layout: the groups a mount and the streaming benchmark see ---------------------------- */
+
+/* Add every file of dir to a layout (tensor files are parsed by their names). */
+static void layout_of(const char *dir, ly_layout_t *ly)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    ly_init(ly);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[4096];
+        size_t len;
+        path_of(p, sizeof p, dir, e->d_name);
+        char *buf = slurp(p, &len);
+        fu_mem_t m = { buf, len };
+        ck_assert_int_ge(ly_add_file(ly, e->d_name, fu_mem_read, &m, len), 0);
+        free(buf);
+    }
+    closedir(d);
+    ck_assert_int_eq(ly_finish(ly), 0);
+}
+
+START_TEST(layout_groups)
+{
+    mm_vocab_t v;
+    char dir[64], gdir[64], path[128], err[256] = "";
+    tmpdir(dir, sizeof dir);
+    tmpdir(gdir, sizeof gdir);
+    mm_opts_t o = opts("tiny", 9, MM_BF16, 200 * 1024, &v);
+    ck_assert_msg(mm_write_hf(&o, dir, err, sizeof err) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/model.gguf", gdir);
+    ck_assert_msg(mm_write_gguf(&o, &v, path, err, sizeof err) == 0, "%s", err);
+    const char *dirs[2] = { dir, gdir };
+    for (int k = 0; k < 2; k++) {
+        ly_layout_t ly;
+        layout_of(dirs[k], &ly);
+        /* embed, layer.0 .. layer.L-1, norm, head: every tensor in a known group */
+        ck_assert_int_eq(ly.n_layers, o.spec.layers);
+        ck_assert_uint_eq(ly.n_groups, (size_t)o.spec.layers + 3);
+        ck_assert_str_eq(ly.groups[0].name, "embed");
+        ck_assert_str_eq(ly.groups[ly.n_groups - 1].name, "head");
+        mm_tensor_t *t;
+        size_t nt;
+        ck_assert_int_eq(mm_tensors(&o.spec, k, &t, &nt), 0);
+        uint64_t layer_bytes = 0, want = 0;
+        for (size_t i = 0; i < nt; i++)
+            if (t[i].layer == 1)
+                want += mm_numel(&t[i]) * (k && t[i].ndim == 1 ? 4 : 2);
+        for (size_t g = 0; g < ly.n_groups; g++)
+            if (ly.groups[g].layer == 1)
+                layer_bytes = ly.groups[g].bytes;
+        ck_assert_uint_eq(layer_bytes, want);
+        for (size_t f = 0; f < ly.n_files; f++)
+            ck_assert_msg(ly.files[f].parse_error == 0, "%s: %s", ly.files[f].path, ly.files[f].error);
+        free(t);
+        ly_free(&ly);
+    }
+    mm_vocab_free(&v);
+    rm_tree(dir);
+    rm_tree(gdir);
+}
+END_TEST
+
 Suite *mkmodel_suite(void)
 {
     Suite *s = suite_create("mkmodel");
@@ -506,6 +572,7 @@ Suite *mkmodel_suite(void)
     tcase_add_test(tc, gguf_vocab_padding);
     tcase_add_test(tc, conversions);
     tcase_add_test(tc, generator_ranges);
+    tcase_add_test(tc, layout_groups);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,184 @@
+# bench_lib.sh — shell functions shared by the benchmark scenarios (tools/bench_*.sh).
+# POSIX sh; source it from the repository root:   . tools/bench_lib.sh
+#
+# Conventions of a scenario script (tools/bench_NAME.sh, run by tools/bench.sh):
+#   - invoked as `sh tools/bench_NAME.sh [--quick]` from the repository root, with
+#     FLASHFS_BUILD naming the build directory (default build);
+#   - prints ONE Markdown section on stdout: "## Title", what was measured, the table(s)
+#     of medians with ratios side by side, and the command that reproduces it;
+#     progress and diagnostics go to stderr;
+#   - skips what it cannot measure with a line saying why (e.g. "skipped: needs root to
+#     drop the page cache") and still exits 0; a non-zero exit marks the scenario failed.
+#
+# Functions (prefix bl_):
+#   bl_now                       seconds since the epoch, with nanoseconds
+#   bl_median                    median of the numbers on stdin (one per line)
+#   bl_ratio A B [DIGITS]        A / B, or "n/a" when B is 0 or either is not a number
+#   bl_row CELL...               a Markdown table row "| a | b | c |"
+#   bl_header CELL...            a header row and its "| --- |" separator
+#   bl_machine                   one line describing the machine
+#   bl_bytes N                   N bytes as "1.84 GiB"
+#   bl_can_drop                  true when page caches can be dropped (root + procfs)
+#   bl_drop_caches               sync + drop page caches; false (and a reason in
+#                                BL_DROP_WHY) when not possible
+#   bl_cg_create NAME BYTES      a memory cgroup limited to BYTES (v2 memory.max or v1
+#                                memory.limit_in_bytes); prints its path, false + BL_CG_WHY
+#   bl_cg_run CG CMD...          run CMD inside cgroup CG (the process moves itself in,
+#                                then execs CMD)
+#   bl_cg_peak CG                peak memory of the group in bytes ("n/a" if not known)
+#   bl_cg_destroy CG             remove the group (after its processes exited)
+#   bl_mount DIR MNT LOG OPT...  start `flashfs -f DIR MNT OPT...` in the background and
+#                                wait for the mount; sets BL_MOUNT_PID; false on failure
+#   bl_umount MNT                unmount and wait for the daemon BL_MOUNT_PID to exit
+#   bl_kv KEY LINE               the value of KEY=value in a line of key=value pairs
+
+BL_BUILD=${FLASHFS_BUILD:-build}
+
+bl_now() { date +%s.%N; }
+
+bl_median() {
+    sort -g | awk '{ a[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+bl_ratio() {
+    awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {
+        if (a !~ /^-?[0-9.eE+-]+$/ || b !~ /^-?[0-9.eE+-]+$/ || b + 0 == 0 || a + 0 < 0 || b + 0 < 0) print "n/a";
+        else printf "%.*f\n", d, a / b }'
+}
+
+bl_row() {
+    _bl_line="|"
+    for _bl_c in "$@"; do _bl_line="$_bl_line $_bl_c |"; done
+    echo "$_bl_line"
+}
+
+bl_header() {
+    bl_row "$@"
+    _bl_sep="|"
+    for _bl_c in "$@"; do _bl_sep="$_bl_sep --- |"; done
+    echo "$_bl_sep"
+}
+
+bl_bytes() {
+    awk -v n="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1
+        while (n >= 1024 && i < 5) { n /= 1024; i++ }
+        printf (i == 1 ? "%d %s\n" : "%.2f %s\n"), n, u[i] }'
+}
+
+bl_machine() {
+    _bl_cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+    _bl_mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+    echo "$(nproc) CPUs (${_bl_cpu:-unknown}), $_bl_mem RAM, Linux $(uname -r)"
+}
+
+bl_kv() {
+    echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2; exit }'
+}
+
+# ---- page caches -----------------------------------------------------------------------
+
+BL_DROP_WHY=""
+bl_can_drop() {
+    if [ "$(id -u)" != 0 ]; then BL_DROP_WHY="needs root to drop the page cache"; return 1; fi
+    if [ ! -w /proc/sys/vm/drop_caches ]; then BL_DROP_WHY="/proc/sys/vm/drop_caches not writable"; return 1; fi
+    return 0
+}
+
+bl_drop_caches() {
+    bl_can_drop || return 1
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+}
+
+# ---- memory cgroups (v2 when its memory controller is available, else v1) ---------------
+
+BL_CG_WHY=""
+bl_cg_root() {
+    for r in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+        if [ -f "$r/cgroup.controllers" ] && grep -qw memory "$r/cgroup.controllers"; then
+            echo "2 $r"; return 0
+        fi
+    done
+    if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+        echo "1 /sys/fs/cgroup/memory"; return 0
+    fi
+    return 1
+}
+
+bl_cg_create() {
+    _bl_lim=$2
+    if [ "$(id -u)" != 0 ]; then BL_CG_WHY="needs root to create a memory cgroup"; return 1; fi
+    _bl_r=$(bl_cg_root) || { BL_CG_WHY="no memory cgroup controller (v1 or v2) mounted"; return 1; }
+    _bl_ver=${_bl_r%% *}; _bl_root=${_bl_r#* }
+    _bl_cg="$_bl_root/flashfs-bench-$1-$$"
+    if [ "$_bl_ver" = 2 ]; then
+        grep -qw memory "$_bl_root/cgroup.subtree_control" 2>/dev/null ||
+            echo +memory > "$_bl_root/cgroup.subtree_control" 2>/dev/null ||
+            { BL_CG_WHY="cannot enable the memory controller in $_bl_root"; return 1; }
+        mkdir "$_bl_cg" 2>/dev/null || { BL_CG_WHY="cannot create $_bl_cg"; return 1; }
+        echo "$_bl_lim" > "$_bl_cg/memory.max" ||
+            { rmdir "$_bl_cg"; BL_CG_WHY="cannot set memory.max"; return 1; }
+        [ -f "$_bl_cg/memory.swap.max" ] && echo 0 > "$_bl_cg/memory.swap.max" 2>/dev/null
+    else
+        mkdir "$_bl_cg" 2>/dev/null || { BL_CG_WHY="cannot create $_bl_cg"; return 1; }
+        echo "$_bl_lim" > "$_bl_cg/memory.limit_in_bytes" ||
+            { rmdir "$_bl_cg"; BL_CG_WHY="cannot set memory.limit_in_bytes"; return 1; }
+        [ -f "$_bl_cg/memory.memsw.limit_in_bytes" ] &&
+            echo "$_bl_lim" > "$_bl_cg/memory.memsw.limit_in_bytes" 2>/dev/null
+    fi
+    echo "$_bl_cg"
+}
+
+bl_cg_run() {
+    cg=$1; shift
+    sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+
+bl_cg_peak() {
+    if [ -f "$1/memory.peak" ]; then cat "$1/memory.peak"
+    elif [ -f "$1/memory.max_usage_in_bytes" ]; then cat "$1/memory.max_usage_in_bytes"
+    else echo n/a; fi
+}
+
+bl_cg_destroy() {
+    [ -d "$1" ] || return 0
+    # v1 keeps the group's page cache charged until it is emptied; then the directory goes
+    [ -f "$1/memory.force_empty" ] && echo 0 > "$1/memory.force_empty" 2>/dev/null
+    rmdir "$1" 2>/dev/null || { sleep 0.5; rmdir "$1" 2>/dev/null; }
+}
+
+# ---- flashfs mounts ----------------------------------------------------------------------
+
+BL_MOUNT_PID=""
+bl_mount() {
+    _bl_dir=$1; _bl_mnt=$2; _bl_log=$3; shift 3
+    "$BL_BUILD/flashfs" -f "$_bl_dir" "$_bl_mnt" "$@" > "$_bl_log" 2>&1 &
+    BL_MOUNT_PID=$!
+    _bl_i=0
+    while [ $_bl_i -lt 100 ]; do
+        mountpoint -q "$_bl_mnt" 2>/dev/null && [ -e "$_bl_mnt/.flashfs/stats" ] && return 0
+        kill -0 "$BL_MOUNT_PID" 2>/dev/null || break
+        sleep 0.1
+        _bl_i=$((_bl_i + 1))
+    done
+    echo "bench: flashfs did not mount $_bl_dir: $(tail -n 3 "$_bl_log")" >&2
+    kill "$BL_MOUNT_PID" 2>/dev/null
+    BL_MOUNT_PID=""
+    return 1
+}
+
+bl_umount() {
+    mountpoint -q "$1" 2>/dev/null && fusermount3 -u "$1" 2>/dev/null
+    if [ -n "$BL_MOUNT_PID" ]; then
+        _bl_i=0
+        while kill -0 "$BL_MOUNT_PID" 2>/dev/null && [ $_bl_i -lt 100 ]; do
+            sleep 0.1
+            _bl_i=$((_bl_i + 1))
+        done
+        kill -0 "$BL_MOUNT_PID" 2>/dev/null && kill "$BL_MOUNT_PID" 2>/dev/null
+        wait "$BL_MOUNT_PID" 2>/dev/null
+        BL_MOUNT_PID=""
+    fi
+}

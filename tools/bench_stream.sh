@@ -1,0 +1,185 @@
+#!/bin/sh
+# bench_stream.sh — streaming a model larger than the RAM budget (issue 5): a reader that
+# reads the layers cyclically, like token generation, through a flashfs mount with
+# --ram = half the model, versus the same reader on the backing directory inside a memory
+# cgroup of the same size. Prints a Markdown section on stdout (see tools/bench_lib.sh).
+#
+#   sh tools/bench_stream.sh [--quick]
+#
+# Model: flashfs-mkmodel --preset llama-3.2-1b (bf16, 1.83 GiB; quick: 4 of its 16 layers,
+# 0.47 GiB), cached in $FLASHFS_BUILD/bench-models/. Reader: flashfs-bench-reader, pread
+# and mmap, with no compute pause and with a pause per layer of 1.5x the layer's cold read
+# time (measured here with dd). Every run starts cold (page caches dropped, fresh mount or
+# fresh cgroup); W warm-up cycles, then C measured cycles; medians over RUNS runs.
+# Backing bytes per cycle: the flashfs daemon's /proc/PID/io read_bytes (mount; the
+# daemon's own .flashfs/stats backing_bytes_read is shown next to it), the reader's
+# /proc/self/io read_bytes (direct; page faults of mmap included).
+set -u
+. tools/bench_lib.sh
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+READER=$BL_BUILD/flashfs-bench-reader
+MK=$BL_BUILD/flashfs-mkmodel
+for p in "$READER" "$MK"; do
+    [ -x "$p" ] || { echo "bench_stream: $p missing (run make first)" >&2; exit 1; }
+done
+
+TITLE="## Streaming a model twice the RAM budget (tools/bench_stream.sh$([ $QUICK = 1 ] && echo ' --quick'))"
+if ! bl_can_drop; then
+    printf '%s\n\nskipped: %s (every case starts with cold page caches).\n' "$TITLE" "$BL_DROP_WHY"
+    exit 0
+fi
+
+RUNS=3; CYCLES=3; WARMUP=1; SHAPE="--preset llama-3.2-1b"; TAG=full
+[ $QUICK = 1 ] && { RUNS=1; CYCLES=2; SHAPE="--preset llama-3.2-1b --layers 4"; TAG=quick; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/flashfs-bench-stream.XXXXXX")
+MNT="$TMP/mnt"
+mkdir -p "$MNT"
+CG=""
+cleanup() {
+    bl_umount "$MNT"
+    [ -n "$CG" ] && bl_cg_destroy "$CG"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the model (regenerated when missing or older than flashfs-mkmodel) --------------------
+MODEL=$BL_BUILD/bench-models/stream-$TAG
+if [ ! -f "$MODEL/config.json" ] || [ "$MK" -nt "$MODEL/config.json" ]; then
+    echo "bench_stream: writing the model to $MODEL" >&2
+    rm -rf "$MODEL"
+    "$MK" "$MODEL" $SHAPE --quiet || exit 1
+fi
+MODEL_BYTES=$(find "$MODEL" -type f \( -name '*.safetensors' -o -name '*.gguf' \) -exec stat -c %s {} + |
+              awk '{ s += $1 } END { print s }')
+BUDGET=$((MODEL_BYTES / 2))
+OPT_BYTES=$((MODEL_BYTES - BUDGET))
+LAYERS=$(awk -F: '/"num_hidden_layers"/ { gsub(/[ ,\t]/, "", $2); print $2 }' "$MODEL/config.json")
+
+# ---- cold read bandwidth and the compute pause -------------------------------------------------
+# two cold passes, the slower one counts (a just-written model may still sit in a host cache)
+BW=""
+for pass in 1 2; do
+    bl_drop_caches
+    t0=$(bl_now)
+    for f in "$MODEL"/*.safetensors; do dd if="$f" of=/dev/null bs=4M 2>/dev/null; done
+    t1=$(bl_now)
+    bw=$(awk -v a="$t0" -v b="$t1" -v n="$MODEL_BYTES" 'BEGIN { printf "%.0f", n / (b - a) }')
+    [ -z "$BW" ] || [ "$bw" -lt "$BW" ] && BW=$bw
+done
+PAUSE_MS=$(awk -v n="$MODEL_BYTES" -v l="$LAYERS" -v bw="$BW" 'BEGIN { printf "%.0f", 1.5 * n / l / bw * 1000 }')
+echo "bench_stream: model $(bl_bytes "$MODEL_BYTES"), $LAYERS layers, cold read $((BW / 1000000)) MB/s, pause $PAUSE_MS ms/layer" >&2
+
+MOUNT_WHY=""
+[ -x "$BL_BUILD/flashfs" ] || MOUNT_WHY="$BL_BUILD/flashfs not built"
+[ -z "$MOUNT_WHY" ] && [ ! -e /dev/fuse ] && MOUNT_WHY="/dev/fuse missing"
+CG_WHY=""
+
+# ---- one run of one case: prints the reader's key=value line ----------------------------------
+# run_mount MODE PAUSE_MS / run_direct MODE PAUSE_MS
+run_mount() {
+    bl_mount "$MODEL" "$MNT" "$TMP/flashfs.log" --ram "$BUDGET" || return 1
+    bl_drop_caches
+    out=$(timeout 1800 "$READER" "$MNT" --mode "$1" --compute-ms "$2" --cycles $CYCLES --warmup $WARMUP \
+          --pid "$BL_MOUNT_PID" --stats "$MNT/.flashfs/stats")
+    rc=$?
+    hwm=$(awk '/VmHWM/ { print $2 * 1024 }' "/proc/$BL_MOUNT_PID/status" 2>/dev/null)
+    bl_umount "$MNT"
+    [ $rc = 0 ] || { echo "bench_stream: reader failed through the mount (exit $rc)" >&2; return 1; }
+    echo "$out backing_per_cycle=$(bl_kv pid_read_per_cycle "$out") peak=${hwm:-n/a}"
+}
+
+run_direct() {
+    bl_cg_create stream "$BUDGET" > "$TMP/cg" || { CG_WHY=$BL_CG_WHY; return 1; }
+    CG=$(cat "$TMP/cg")
+    bl_drop_caches
+    out=$(bl_cg_run "$CG" timeout 1800 "$READER" "$MODEL" --mode "$1" --compute-ms "$2" \
+          --cycles $CYCLES --warmup $WARMUP)
+    rc=$?
+    peak=$(bl_cg_peak "$CG")
+    bl_cg_destroy "$CG"
+    CG=""
+    [ $rc = 0 ] || { echo "bench_stream: reader failed in the cgroup (exit $rc)" >&2; return 1; }
+    echo "$out backing_per_cycle=$(bl_kv self_read_per_cycle "$out") peak=$peak"
+}
+
+# median KEY FILE: median of KEY over the lines of FILE ("n/a" when none)
+median() {
+    [ -s "$2" ] || { echo n/a; return; }
+    while read -r line; do bl_kv "$1" "$line"; done < "$2" | grep -v '^-1$' | grep -v '^n/a$' | bl_median |
+        sed 's/^nan$/n\/a/'
+}
+
+CASES=""
+for mode in pread mmap; do
+    for pause in 0 "$PAUSE_MS"; do
+        CASES="$CASES $mode:$pause"
+    done
+done
+r=0
+while [ $r -lt $RUNS ]; do
+    for c in $CASES; do
+        mode=${c%:*}; pause=${c#*:}
+        for setup in mount direct; do
+            [ $setup = mount ] && [ -n "$MOUNT_WHY" ] && continue
+            [ $setup = direct ] && [ -n "$CG_WHY" ] && continue
+            echo "bench_stream: run $((r + 1))/$RUNS $setup $mode pause ${pause} ms" >&2
+            # called without a subshell: CG, CG_WHY and BL_MOUNT_PID stay visible to cleanup
+            if run_$setup "$mode" "$pause" > "$TMP/line"; then
+                line=$(cat "$TMP/line")
+                echo "$line" >> "$TMP/$setup.$mode.$pause"
+                echo "  $(bl_kv cycles_per_s "$line") cycles/s, stall $(bl_kv stall_pct "$line")%," \
+                     "backing $(bl_kv backing_per_cycle "$line") B/cycle" >&2
+            elif [ $setup = mount ] && [ -z "$MOUNT_WHY" ] && ! [ -s "$TMP/mount.$mode.$pause" ]; then
+                MOUNT_WHY="the mount failed: $(tail -n 1 "$TMP/flashfs.log" 2>/dev/null)"
+            fi
+        done
+    done
+    r=$((r + 1))
+done
+
+# ---- report ---------------------------------------------------------------------------------------
+echo "$TITLE"
+echo
+echo "Model: \`flashfs-mkmodel $SHAPE\` (bf16, $LAYERS layers), $(bl_bytes "$MODEL_BYTES") of tensor files;"
+echo "budget $(bl_bytes "$BUDGET") (half), so at best $(bl_bytes "$OPT_BYTES") (model − budget) must be re-read per cycle."
+echo "Reader: \`flashfs-bench-reader DIR --mode pread|mmap --cycles $CYCLES --warmup $WARMUP --compute-ms MS\`"
+echo "(one cycle = every layer group in execution order; MS = 0, or $PAUSE_MS ms per layer = 1.5x the"
+echo "layer's cold read time at the measured $((BW / 1000000)) MB/s). Cases, each from cold caches:"
+echo "**mount** = through \`flashfs --ram $BUDGET\`; **direct** = on the backing directory inside a"
+echo "memory cgroup limited to the same $(bl_bytes "$BUDGET"). Medians of $RUNS run(s)."
+[ -n "$MOUNT_WHY" ] && { echo; echo "Mount cases skipped: $MOUNT_WHY."; }
+[ -n "$CG_WHY" ] && { echo; echo "Direct cases skipped: $CG_WHY."; }
+echo
+bl_header "reader" "pause/layer" "backing/cycle ÷ (model − budget): mount" "direct" \
+    "cycles/s: mount" "direct" "mount ÷ direct" "stall % of wall: mount" "direct"
+for c in $CASES; do
+    mode=${c%:*}; pause=${c#*:}
+    m=$TMP/mount.$mode.$pause; d=$TMP/direct.$mode.$pause
+    mb=$(median backing_per_cycle "$m"); db=$(median backing_per_cycle "$d")
+    mc=$(median cycles_per_s "$m"); dc=$(median cycles_per_s "$d")
+    bl_row "$mode" "$pause ms" "$(bl_ratio "$mb" "$OPT_BYTES")" "$(bl_ratio "$db" "$OPT_BYTES")" \
+        "$mc" "$dc" "$(bl_ratio "$mc" "$dc")" "$(median stall_pct "$m")" "$(median stall_pct "$d")"
+done
+echo
+echo "Targets (issue 5): backing/cycle ÷ (model − budget) ≤ 1.05 through the mount; cycles/s mount ÷"
+echo "direct ≥ 1.5; with the pause, reader stall ≤ 10 % of wall time through the mount."
+echo
+echo "Details (medians; MiB per cycle; peak = daemon VmHWM for the mount, which excludes the"
+echo "mount's page cache, and the cgroup's peak usage incl. page cache for direct):"
+echo
+bl_header "case" "wall s" "cycles/s" "stall s" "backing MiB/cycle (io)" "flashfs stats MiB/cycle" "peak"
+for c in $CASES; do
+    mode=${c%:*}; pause=${c#*:}
+    for setup in mount direct; do
+        f=$TMP/$setup.$mode.$pause
+        [ -s "$f" ] || continue
+        mib() { v=$(median "$1" "$f"); [ "$v" = n/a ] && echo n/a || awk -v v="$v" 'BEGIN { printf "%.1f", v / 1048576 }'; }
+        pk=$(median peak "$f")
+        [ "$pk" != n/a ] && pk=$(bl_bytes "$pk")
+        bl_row "$setup $mode ${pause}ms" "$(median wall_s "$f")" "$(median cycles_per_s "$f")" \
+            "$(median stall_s "$f")" "$(mib backing_per_cycle)" "$(mib stats_backing_per_cycle)" "$pk"
+    done
+done
