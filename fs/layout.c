@@ -26,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LY_MAX_JSON_FILE (64u << 20) /* config / index files parsed for errors only up to this size */
+#define LY_MAX_INDEX_FILE (64u << 20) /* index files are checked up to this size (huge models: ~10 MB) */
+#define LY_MAX_CONFIG_FILE (1u << 20) /* config.json files are a few KiB */
 #define LY_MAX_LAYER 4096            /* larger "layer numbers" are treated as "other" */
 
 /* ------------------------------------------------------------- naming --- */
@@ -181,12 +182,12 @@ static int from_gguf(ly_file_t *f, fu_read_fn rd, void *ctx)
 }
 
 /* Read a small JSON file through rd into a NUL-terminated buffer. */
-static int read_small(ly_file_t *f, fu_read_fn rd, void *ctx, char **out)
+static int read_small(ly_file_t *f, fu_read_fn rd, void *ctx, uint64_t max, char **out)
 {
     *out = NULL;
-    if (f->size > LY_MAX_JSON_FILE)
-        return fu_err(f->error, sizeof f->error, -EFBIG, "file of %llu bytes is too large to check",
-                      (unsigned long long)f->size);
+    if (f->size > max)
+        return fu_err(f->error, sizeof f->error, -EFBIG, "file of %llu bytes is larger than the %llu accepted",
+                      (unsigned long long)f->size, (unsigned long long)max);
     char *text = malloc((size_t)f->size + 1);
     if (!text)
         return -ENOMEM;
@@ -204,7 +205,7 @@ static int read_small(ly_file_t *f, fu_read_fn rd, void *ctx, char **out)
 static int check_json(ly_file_t *f, fu_read_fn rd, void *ctx, int is_index)
 {
     char *text;
-    int rc = read_small(f, rd, ctx, &text);
+    int rc = read_small(f, rd, ctx, is_index ? LY_MAX_INDEX_FILE : LY_MAX_CONFIG_FILE, &text);
     if (rc)
         return rc;
     if (is_index) {
@@ -251,7 +252,7 @@ int ly_add_file(ly_layout_t *ly, const char *relpath, fu_read_fn rd, void *ctx, 
         return -ENOMEM;
     }
     if (rc) {
-        /* Served as plain bytes; the reason stays in the layout and goes to the log. */
+        /* Served as plain bytes; the reason stays in the layout (the caller logs it). */
         free_file(f);
         f->path = strdup(relpath);
         if (!f->path)
@@ -261,7 +262,6 @@ int ly_add_file(ly_layout_t *ly, const char *relpath, fu_read_fn rd, void *ctx, 
         f->parse_error = rc;
         if (!f->error[0])
             snprintf(f->error, sizeof f->error, "%s", strerror(-rc));
-        fu_log(FU_LOG_WARN, "%s: not parsed, served as plain bytes: %s", relpath, f->error);
     }
     return (int)ly->n_files++;
 }
