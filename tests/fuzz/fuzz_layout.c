@@ -90,5 +90,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(js);
     }
     ly_free(&ly);
-    return 0;
+    return fv_verdict(&vf);
 }

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         FV_CHECK(rc < 0 && err[0] != '\0');
         st_free(&f);                /* documented safe on a failed parse */
-        return 0;
+        return fv_verdict(&vf);
     }
     FV_CHECK(f.data_start == 8 + f.header_len && f.data_start <= vf.size);
     FV_CHECK(f.file_size == vf.size);
@@ -51,5 +51,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         prev_end = t->offset + t->length;
     }
     st_free(&f);
-    return 0;
+    return fv_verdict(&vf);
 }
