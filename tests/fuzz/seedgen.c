@@ -23,6 +23,9 @@
 #include <sys/stat.h>
 
 #include "fu_util.h"
+#include "pack.h"
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const char *sg_out;
 static int sg_count;
@@ -199,6 +202,48 @@ static void seed_gguf_fixture(const char *path, const char *name)
     free(d);
 }
 
+/* ---- packed files ------------------------------------------------------------------ */
+
+/* Pack a small model file with tiny frames (so that one seed holds many frames of
+ * every transform), grouped and not, into fuzz_pack seeds. */
+static void seed_pack(const char *name, const unsigned char *data, size_t len, size_t hdr)
+{
+    /* regions: the header as is, then the data in slices of every transform */
+    pk_region_t reg[64];
+    size_t nreg = 0;
+    static const uint8_t tr[] = { PK_T_BF16, PK_T_G2, PK_T_G4, PK_T_NONE };
+    reg[nreg++] = (pk_region_t){ .off = 0, .len = hdr, .transform = PK_T_NONE, .klass = PK_K_HEADER };
+    for (size_t off = hdr; off < len && nreg < 64; nreg++) {
+        size_t n = len - off < 700 ? len - off : 700;
+        if (nreg == 63)
+            n = len - off;
+        reg[nreg] = (pk_region_t){ .off = off, .len = n, .transform = tr[nreg % 4], .klass = PK_K_OTHER };
+        off += n;
+    }
+    char err[256] = "";
+    for (int group = 0; group < 2; group++) {
+        int in = memfd_create("seed-in", MFD_CLOEXEC), out = memfd_create("seed-out", MFD_CLOEXEC);
+        pk_wopts_t o = { .level = 1, .threads = 1, .group = group, .frame_size = 256 };
+        char *buf = NULL;
+        off_t sz;
+        if (in >= 0 && out >= 0 && fu_write_full(in, data, len) == 0 &&
+            pk_write(in, len, reg, nreg, out, &o, NULL, err, sizeof err) == 0 &&
+            (sz = lseek(out, 0, SEEK_END)) > 0 && (buf = malloc((size_t)sz)) &&
+            fu_pread_full(out, buf, (size_t)sz, 0) == 0) {
+            char nm[128];
+            snprintf(nm, sizeof nm, "%s%s", name, group ? "-grouped" : "");
+            emit("fuzz_pack", nm, NULL, buf, (size_t)sz, 0, 0);
+        } else {
+            fprintf(stderr, "seedgen: packing %s failed: %s\n", name, err);
+        }
+        free(buf);
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+    }
+}
+
 /* ---- synthetic safetensors ------------------------------------------------------ */
 
 static void seed_safetensors_synthetic(void)
@@ -232,8 +277,17 @@ static void seed_safetensors_synthetic(void)
     sg_buf_t f = { 0 };
     put_le(&f, js.len, 8);
     put(&f, js.p, js.len);
-    if (!f.oom && !js.oom)
+    if (!f.oom && !js.oom) {
         emit_vfile("fuzz_safetensors", "synthetic-all-dtypes", f.p, f.len, off, "\x00");
+        /* the whole file (pseudo-random data) for the packed-file seeds */
+        uint32_t x = 12345;
+        for (uint64_t i = 0; i < off; i++) {
+            x = x * 1103515245u + 12345u;
+            put_u8(&f, (x >> 16) & 0xff);
+        }
+        if (!f.oom)
+            seed_pack("synthetic-all-dtypes.safetensors", f.p, f.len, 8 + js.len);
+    }
     /* the empty model: {} */
     sg_buf_t e = { 0 };
     put_le(&e, 2, 8);
@@ -298,8 +352,13 @@ static void seed_gguf_synthetic(unsigned version, unsigned alignment, const char
     off += 68;
     while (b.len % alignment)
         put_u8(&b, 0);
-    if (!b.oom)
+    if (!b.oom) {
         emit_vfile("fuzz_gguf", name, b.p, b.len, off, "\x01");
+        for (uint64_t i = 0; i < off; i++)
+            put_u8(&b, (unsigned)(i * 7 + 3) & 0xff);
+        if (!b.oom && version == 3)
+            seed_pack("synthetic.gguf", b.p, b.len, b.len - off);
+    }
     free(b.p);
 }
 
