@@ -53,8 +53,9 @@ static int step(tk_stream_t *st, int force, const char **text, size_t *len)
     st->out.len = 0;
     *text = "";
     *len = 0;
-    if ((rc = tk_decode(st->tk, st->ids.v + st->prefix, st->read - st->prefix, &prev, &plen)) ||
-        (rc = tk_decode(st->tk, st->ids.v + st->prefix, st->ids.n - st->prefix, &cur, &clen)))
+    const int32_t *win = st->ids.v ? st->ids.v + st->prefix : NULL; /* NULL before any push */
+    if ((rc = tk_decode(st->tk, win, st->read - st->prefix, &prev, &plen)) ||
+        (rc = tk_decode(st->tk, win, st->ids.n - st->prefix, &cur, &clen)))
         goto out;
     int complete = !ends_incomplete(cur, clen);
     if (clen > plen && (complete || force)) {

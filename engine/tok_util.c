@@ -191,5 +191,6 @@ int tk_utf8_lossy(tk_buf_t *b, const uint8_t *s, size_t n)
         i += got ? got : 1; /* the maximal subpart (at least one byte) becomes U+FFFD */
         run = i;
     }
-    return tk_buf_add(b, s + run, i - run);
+    /* s may be NULL when n == 0: no pointer arithmetic on it */
+    return tk_buf_add(b, n ? (const void *)(s + run) : "", i - run);
 }
