@@ -177,7 +177,8 @@ static int from_gguf(ly_file_t *f, fu_read_fn rd, void *ctx)
     }
     gg_free(&gg);
     /* GGUF keeps tensor-info order; the layout wants offset order (parser checked overlaps). */
-    qsort(f->tensors, f->n_tensors, sizeof *f->tensors, cmp_tensor);
+    if (f->n_tensors > 1)
+        qsort(f->tensors, f->n_tensors, sizeof *f->tensors, cmp_tensor);
     return 0;
 }
 

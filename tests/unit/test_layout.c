@@ -310,6 +310,9 @@ START_TEST(failed_files_are_plain)
     const char txt[] = "hello";
     int i4 = add_mem(&ly, "README.md", txt, sizeof txt - 1);
     int i5 = add_mem(&ly, "empty.safetensors", "", 0);
+    /* a valid GGUF without tensors (header padded to 32 bytes) and one without KVs either */
+    unsigned char gg0[32] = { 'G', 'G', 'U', 'F', 3 };
+    int i6 = add_mem(&ly, "empty.gguf", gg0, sizeof gg0);
     ck_assert_int_eq(i0, 0);
     ck_assert_int_eq(i5, 5);
     ck_assert_int_eq(ly_finish(&ly), 0);
@@ -327,6 +330,10 @@ START_TEST(failed_files_are_plain)
     ck_assert_ptr_nonnull(strstr(ly.files[i2].error, "hidden_size"));
     ck_assert_ptr_nonnull(strstr(ly.files[i3].error, "unsafe"));
     ck_assert_int_eq(ly.files[i4].parse_error, 0);
+    ck_assert_int_eq(ly.files[i6].parse_error, 0);
+    ck_assert_int_eq(ly.files[i6].kind, LY_GGUF);
+    ck_assert_uint_eq(ly.files[i6].n_tensors, 0);
+    ck_assert_uint_eq(ly.files[i6].data_start, 32);
     ck_assert_uint_eq(ly.files[i4].size, 5);
     ck_assert_uint_eq(ly.n_groups, 0);
     ck_assert_int_eq(ly.n_layers, 0);
@@ -337,7 +344,7 @@ START_TEST(failed_files_are_plain)
     cJSON *root = cJSON_Parse(s);
     ck_assert_ptr_nonnull(root);
     cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files");
-    ck_assert_int_eq(cJSON_GetArraySize(files), 6);
+    ck_assert_int_eq(cJSON_GetArraySize(files), 7);
     cJSON *f0 = cJSON_GetArrayItem(files, i0), *f4 = cJSON_GetArrayItem(files, i4);
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(f0, "kind")->valuestring, "plain");
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(f0, "error")->valuestring, ly.files[i0].error);
