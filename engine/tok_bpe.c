@@ -9,7 +9,9 @@
  *    sits in a min-heap keyed by (merge rank, position). Pop the best pair; skip it when
  *    stale (one side already merged away, or the pair no longer merges into the same id);
  *    else merge right into left and push the new pairs with the neighbours. Each merge
- *    costs O(log n), so a 100k-character piece stays fast. */
+ *    costs O(log n), so a 100k-character piece stays fast.
+ * 4. A long piece with SentencePiece word marks is merged word by word when the
+ *    vocabulary proves that no token can span a "non-mark | mark" boundary. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,17 +113,11 @@ static void add_sym(sym_t *sym, size_t *ns, int32_t id)
         sym[i - 1].next = (int32_t)i;
 }
 
-int tk_bpe_piece(const tk_tokenizer_t *tk, const char *s, size_t n, tk_ids_t *out,
-                 tk_bpe_scratch_t *scr)
+/* BPE of s[0..n) without the ignore_merges shortcut. */
+static int bpe_word(const tk_tokenizer_t *tk, const char *s, size_t n, tk_ids_t *out,
+                    tk_bpe_scratch_t *scr)
 {
     int rc;
-    if (n == 0)
-        return 0;
-    if (tk->ignore_merges) {
-        int32_t id = tk_strmap_get(&tk->vocab, s, n);
-        if (id >= 0)
-            return tk_ids_push(out, id);
-    }
     /* Symbols: at most one per byte (byte fallback) plus nothing else. */
     if ((rc = scratch_fit(scr, n + 1)))
         return rc;
@@ -201,4 +197,49 @@ int tk_bpe_piece(const tk_tokenizer_t *tk, const char *s, size_t n, tk_ids_t *ou
         if (sym[i].alive && (rc = tk_ids_push(out, sym[i].id)))
             return rc;
     return 0;
+}
+
+/* "\u2581" (SentencePiece's word mark) in UTF-8. */
+static const char MARK[3] = {(char)0xE2, (char)0x96, (char)0x81};
+
+int tk_bpe_piece(const tk_tokenizer_t *tk, const char *s, size_t n, tk_ids_t *out,
+                 tk_bpe_scratch_t *scr)
+{
+    if (n == 0)
+        return 0;
+    if (tk->ignore_merges) {
+        int32_t id = tk_strmap_get(&tk->vocab, s, n);
+        if (id >= 0)
+            return tk_ids_push(out, id);
+    }
+    if (!tk->mark_split || n < 128)
+        return bpe_word(tk, s, n, out, scr);
+    /* Long piece (SentencePiece texts are one piece): cut it before every mark that
+     * follows a non-mark. No merge can cross such a cut (mark_split), so each part is
+     * merged alone with the same result and a small heap. */
+    size_t a = 0;
+    int rc;
+    for (size_t i = 3; i + 3 <= n; i++) {
+        if (memcmp(s + i, MARK, 3) != 0 || memcmp(s + i - 3, MARK, 3) == 0)
+            continue;
+        if ((rc = bpe_word(tk, s + a, i - a, out, scr)))
+            return rc;
+        a = i;
+        i += 2;
+    }
+    return bpe_word(tk, s + a, n - a, out, scr);
+}
+
+int tk_bpe_mark_split_ok(const tk_tokenizer_t *tk)
+{
+    if (tk_strmap_get(&tk->vocab, MARK, 3) < 0)
+        return 0;
+    for (size_t id = 0; id < tk->n_tok; id++) {
+        const char *t = tk->tok_str[id];
+        size_t l = tk->tok_len[id];
+        for (size_t i = 1; t && i + 3 <= l; i++)
+            if (memcmp(t + i, MARK, 3) == 0 && (i < 3 || memcmp(t + i - 3, MARK, 3) != 0))
+                return 0;
+    }
+    return 1;
 }

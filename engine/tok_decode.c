@@ -72,31 +72,55 @@ static int strs_push(strs_t *s, const char *p, size_t n)
     return rc;
 }
 
+/* Room for n strings up front (avoids regrowing for long id lists). */
+static int strs_prealloc(strs_t *s, size_t n)
+{
+    if (n <= s->cap)
+        return 0;
+    size_t *o = realloc(s->off, n * sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    s->off = o;
+    size_t *l = realloc(s->len, n * sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    s->len = l;
+    s->cap = n;
+    return tk_buf_reserve(&s->buf, n * 4);
+}
+
 #define STR(s, i) ((s)->buf.p + (s)->off[i])
 
 /* ---- ops ------------------------------------------------------------------------- */
+
+/* Append the bytes of one byte-level token t[0..n) to bytes. */
+static int bytelevel_token(tk_buf_t *bytes, const uint8_t *t, size_t n)
+{
+    int rc = tk_buf_reserve(bytes, n);
+    if (rc)
+        return rc;
+    size_t start = bytes->len;
+    for (size_t j = 0; j < n;) {
+        uint32_t cp;
+        size_t l = tk_utf8_next(t + j, n - j, &cp);
+        int b = cp < TK_UTF8_BAD ? tk_cp_to_byte(cp) : -1;
+        if (b < 0) { /* not a byte-level token: its raw bytes */
+            bytes->len = start;
+            return tk_buf_add(bytes, t, n);
+        }
+        bytes->p[bytes->len++] = (char)b; /* never more bytes than characters */
+        j += l;
+    }
+    bytes->p[bytes->len] = '\0';
+    return 0;
+}
 
 static int dec_bytelevel(const strs_t *in, strs_t *out)
 {
     tk_buf_t bytes = {0};
     int rc = 0;
-    for (size_t i = 0; i < in->n && !rc; i++) {
-        const uint8_t *t = (const uint8_t *)STR(in, i);
-        size_t n = in->len[i], start = bytes.len;
-        for (size_t j = 0; j < n && !rc;) {
-            uint32_t cp;
-            size_t l = tk_utf8_next(t + j, n - j, &cp);
-            int b = cp < TK_UTF8_BAD ? tk_cp_to_byte(cp) : -1;
-            if (b < 0) { /* not a byte-level token: its raw bytes */
-                bytes.len = start;
-                rc = tk_buf_add(&bytes, t, n);
-                break;
-            }
-            uint8_t c = (uint8_t)b;
-            rc = tk_buf_add(&bytes, &c, 1);
-            j += l;
-        }
-    }
+    for (size_t i = 0; i < in->n && !rc; i++)
+        rc = bytelevel_token(&bytes, (const uint8_t *)STR(in, i), in->len[i]);
     if (!rc && !(rc = strs_begin(out))) {
         rc = tk_utf8_lossy(&out->buf, (const uint8_t *)bytes.p, bytes.len);
         strs_end(out);
@@ -130,8 +154,7 @@ static int dec_replace(const tk_dec_op_t *op, const strs_t *in, strs_t *out)
     return rc;
 }
 
-/* "<0xNN>" -> NN, else -1. */
-static int byte_token(const char *t, size_t n)
+int tk_byte_token(const char *t, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF0123456789abcdef";
     if (n != 6 || memcmp(t, "<0x", 3) != 0 || t[5] != '>')
@@ -167,7 +190,7 @@ static int dec_bytefallback(const strs_t *in, strs_t *out)
     tk_buf_t pend = {0};
     int rc = 0;
     for (size_t i = 0; i < in->n && !rc; i++) {
-        int b = byte_token(STR(in, i), in->len[i]);
+        int b = tk_byte_token(STR(in, i), in->len[i]);
         if (b >= 0) {
             uint8_t c = (uint8_t)b;
             rc = tk_buf_add(&pend, &c, 1);
@@ -266,6 +289,28 @@ int tk_decode(const tk_tokenizer_t *tk, const int32_t *ids, size_t n, char **tex
     *len = 0;
     if (!tk || (!ids && n))
         return -EINVAL;
+    if (tk->n_dec == 1 && tk->dec[0].kind == TK_DEC_BYTELEVEL) {
+        /* Fast path of the byte-level decoder alone: straight from ids to bytes. */
+        tk_buf_t bytes = {0};
+        for (size_t i = 0; i < n && !rc; i++) {
+            size_t l;
+            const char *t = tk_token_str(tk, ids[i], &l);
+            if (t)
+                rc = bytelevel_token(&bytes, (const uint8_t *)t, l);
+        }
+        if (!rc)
+            rc = tk_utf8_lossy(&res, (const uint8_t *)bytes.p, bytes.len);
+        tk_buf_free(&bytes);
+        if (rc) {
+            tk_buf_free(&res);
+            return rc;
+        }
+        *text = res.p;
+        *len = res.len;
+        return 0;
+    }
+    if ((rc = strs_prealloc(&a, n)))
+        return rc;
     for (size_t i = 0; i < n && !rc; i++) {
         size_t l;
         const char *s = tk_token_str(tk, ids[i], &l);
@@ -276,6 +321,8 @@ int tk_decode(const tk_tokenizer_t *tk, const int32_t *ids, size_t n, char **tex
         const tk_dec_op_t *op = &tk->dec[k];
         b.n = 0;
         b.buf.len = 0;
+        if ((rc = strs_prealloc(&b, a.n)))
+            break;
         switch (op->kind) {
         case TK_DEC_BYTELEVEL: rc = dec_bytelevel(&a, &b); break;
         case TK_DEC_REPLACE: rc = dec_replace(op, &a, &b); break;

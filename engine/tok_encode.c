@@ -12,8 +12,10 @@
 typedef struct {
     tk_segs_t segs, nsegs;
     tk_buf_t norm;
-    tk_pieces_t pieces, tmp;
+    tk_pre_scratch_t pre;
     tk_bpe_scratch_t bpe;
+    const tk_tokenizer_t *tk;
+    tk_ids_t *out;
 } ctx_t;
 
 static void ctx_free(ctx_t *c)
@@ -21,26 +23,24 @@ static void ctx_free(ctx_t *c)
     free(c->segs.v);
     free(c->nsegs.v);
     tk_buf_free(&c->norm);
-    tk_pieces_free(&c->pieces);
-    tk_pieces_free(&c->tmp);
+    tk_pre_scratch_free(&c->pre);
     tk_bpe_scratch_free(&c->bpe);
+}
+
+/* The model step for one pre-tokenized piece (tk_piece_fn). */
+static int on_piece(void *ctx, const char *s, size_t n)
+{
+    ctx_t *c = ctx;
+    return tk_bpe_piece(c->tk, s, n, c->out, &c->bpe);
 }
 
 /* Pre-tokenize and BPE one ordinary piece of normalized text. */
 static int model_text(const tk_tokenizer_t *tk, ctx_t *c, const char *s, size_t n, int first,
                       tk_ids_t *out)
 {
-    int rc;
-    if (n == 0)
-        return 0;
-    if (tk->n_pre == 0)
-        return tk_bpe_piece(tk, s, n, out, &c->bpe);
-    if ((rc = tk_pretokenize(tk, s, n, first, &c->pieces, &c->tmp)))
-        return rc;
-    for (size_t i = 0; i < c->pieces.n; i++)
-        if ((rc = tk_bpe_piece(tk, c->pieces.buf.p + c->pieces.off[i], c->pieces.len[i], out, &c->bpe)))
-            return rc;
-    return 0;
+    c->tk = tk;
+    c->out = out;
+    return tk_pretokenize(tk, s, n, first, &c->pre, on_piece, c);
 }
 
 /* Normalize one ordinary segment, split on normalized added tokens, model the rest. */

@@ -173,6 +173,7 @@ int tk_load_model(tk_tokenizer_t *tk, const cJSON *model, char *err, size_t errl
         size_t l = tk_utf8_put(cp, c);
         tk->char_id[cp] = tk_strmap_get(&tk->vocab, c, l);
     }
+    tk->mark_split = tk_bpe_mark_split_ok(tk);
     return 0;
 }
 

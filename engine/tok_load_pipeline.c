@@ -327,6 +327,10 @@ int tk_load_pipeline(tk_tokenizer_t *tk, const cJSON *root, char *err, size_t er
         goto out;
     if (cJSON_IsObject(p) && (rc = load_pre(tk, p, err, errlen)))
         goto out;
+    if (tk->n_pre > TK_MAX_PRE) {
+        rc = fu_err(err, errlen, -ENOTSUP, "more than %d pre-tokenizers are not supported", TK_MAX_PRE);
+        goto out;
+    }
     if (cJSON_IsObject(d)) {
         tk->has_decoder = 1;
         if ((rc = load_dec(tk, d, err, errlen)))

@@ -6,27 +6,34 @@
  * and emit what extends past prev — unless the new text ends in U+FFFD, which means a
  * character is still incomplete: then wait for more ids. After emitting, the window
  * slides (prefix = read, read = end). A window that keeps growing (endless invalid
- * bytes) is emitted anyway after TK_STREAM_HOLD ids so the cost stays linear. */
+ * bytes) is emitted anyway after TK_STREAM_HOLD ids so the cost stays bounded.
+ * With a ByteFallback decoder a run of "<0xNN>" tokens decodes as a whole (valid UTF-8,
+ * or one U+FFFD per byte), so nothing is emitted while the window ends in such a token. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tok_internal.h"
 
-#define TK_STREAM_HOLD 32
+#define TK_STREAM_HOLD 256
 
 struct tk_stream {
     const tk_tokenizer_t *tk;
     tk_ids_t ids;    /* ids[prefix..] are the window */
     size_t prefix, read;
     tk_buf_t out;    /* text handed to the caller */
+    int byte_runs;   /* the decoder has ByteFallback */
 };
 
 tk_stream_t *tk_stream_new(const tk_tokenizer_t *tk)
 {
     tk_stream_t *st = calloc(1, sizeof *st);
-    if (st)
-        st->tk = tk;
+    if (!st)
+        return NULL;
+    st->tk = tk;
+    for (size_t i = 0; i < tk->n_dec; i++)
+        if (tk->dec[i].kind == TK_DEC_BYTEFALLBACK)
+            st->byte_runs = 1;
     return st;
 }
 
@@ -58,6 +65,12 @@ static int step(tk_stream_t *st, int force, const char **text, size_t *len)
         (rc = tk_decode(st->tk, win, st->ids.n - st->prefix, &cur, &clen)))
         goto out;
     int complete = !ends_incomplete(cur, clen);
+    if (complete && st->byte_runs && st->ids.n > 0) {
+        size_t l;
+        const char *t = tk_token_str(st->tk, st->ids.v[st->ids.n - 1], &l);
+        if (t && tk_byte_token(t, l) >= 0)
+            complete = 0;
+    }
     if (clen > plen && (complete || force)) {
         if ((rc = tk_buf_add(&st->out, cur + plen, clen - plen)))
             goto out;

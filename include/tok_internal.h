@@ -94,6 +94,7 @@ struct tk_tokenizer {
     int32_t unk_id;           /* -1 = none */
     int32_t byte_id[256];     /* id of "<0xNN>" or -1 */
     int32_t *char_id;         /* id of each code point < 0x800 as a 1-char token, or -1 */
+    int mark_split;           /* tk_bpe_mark_split_ok() */
 
     /* added tokens */
     tk_added_t *added;
@@ -151,6 +152,10 @@ size_t tk_re_match_at(int re, const uint8_t *s, size_t n, size_t pos);
 /* Apply the normalizer ops to s[0..n) into out (out is reset first). */
 int tk_normalize(const tk_tokenizer_t *tk, const char *s, size_t n, tk_buf_t *out);
 
+/* ---- tok_decode.c ---- */
+/* The byte of a byte-fallback token "<0xNN>" (t[0..n)), or -1. */
+int tk_byte_token(const char *t, size_t n);
+
 /* ---- tok_added.c ---- */
 /* Add key (the added token index tok) to a trie. 0 or -ENOMEM. */
 int tk_trie_add(tk_trie_t *t, const char *key, size_t len, int32_t tok);
@@ -172,19 +177,19 @@ int tk_added_split(const tk_tokenizer_t *tk, const tk_trie_t *t, const char *s, 
                    tk_segs_t *out);
 
 /* ---- tok_pretok.c ---- */
-/* A list of pieces, each a byte range of buf. */
+#define TK_MAX_PRE 8 /* pre-tokenizer ops at most (after flattening Sequence) */
+/* Per-op scratch buffers, reused across calls. */
 typedef struct {
-    tk_buf_t buf;
-    size_t *off, *len;
-    uint8_t *first;   /* piece starts at offset 0 of the original text */
-    size_t n, cap;
-} tk_pieces_t;
-/* Run the pre-tokenizer on s[0..n); first = the text starts the original input.
- * Results land in *out; *tmp is scratch. Both are reset first and reusable. */
+    tk_buf_t a[TK_MAX_PRE], b[TK_MAX_PRE];
+} tk_pre_scratch_t;
+/* Receives each final piece of the pre-tokenizer. 0 or -errno (stops the run). */
+typedef int (*tk_piece_fn)(void *ctx, const char *s, size_t n);
+/* Run the pre-tokenizer on s[0..n) (first = the text starts the original input) and call
+ * fn for every resulting piece, in order. */
 int tk_pretokenize(const tk_tokenizer_t *tk, const char *s, size_t n, int first,
-                   tk_pieces_t *out, tk_pieces_t *tmp);
-/* Free a piece list. */
-void tk_pieces_free(tk_pieces_t *p);
+                   tk_pre_scratch_t *scr, tk_piece_fn fn, void *ctx);
+/* Free scratch buffers. */
+void tk_pre_scratch_free(tk_pre_scratch_t *scr);
 
 /* ---- tok_bpe.c ---- */
 /* Scratch memory reused across pieces. */
@@ -195,6 +200,9 @@ typedef struct {
 /* BPE-encode one piece, appending ids. 0 or -ENOMEM. */
 int tk_bpe_piece(const tk_tokenizer_t *tk, const char *s, size_t n, tk_ids_t *out,
                  tk_bpe_scratch_t *scr);
+/* 1 when no vocabulary token contains U+2581 right after another character than U+2581
+ * (and U+2581 itself is a token): then BPE may cut texts before such marks. */
+int tk_bpe_mark_split_ok(const tk_tokenizer_t *tk);
 /* Free scratch memory. */
 void tk_bpe_scratch_free(tk_bpe_scratch_t *scr);
 
