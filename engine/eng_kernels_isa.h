@@ -1,0 +1,21 @@
+/* eng_kernels_isa.h — internal: the per-ISA kernel table behind eng_kernels.h. */
+#ifndef ENG_KERNELS_ISA_H
+#define ENG_KERNELS_ISA_H
+
+#include "eng_kernels.h"
+
+/* One block of the matrix product: rows [r0, r1) of w for tokens [0, T), see ek_matmul. */
+typedef void (*ek_mm_rows_fn)(const ek_mat_t *w, const float *bias, const float *x, int T,
+                              float *out, int ldo, int accumulate, int r0, int r1);
+
+typedef struct {
+    const char *name;
+    ek_mm_rows_fn mm_rows;
+    float (*dot)(const float *a, const void *b, ek_dtype_t dt, int n);
+    void (*axpy)(float *y, float a, const void *x, ek_dtype_t dt, int n);
+} ek_isa_t;
+
+/* The AVX2/FMA/F16C kernels (eng_kernels_avx2.c); only call when the CPU has them. */
+extern const ek_isa_t ek_isa_avx2;
+
+#endif

@@ -1,0 +1,68 @@
+/* eng_kernels.h — the engine's numeric kernels (prefix ek_).
+ *
+ * Everything computes in f32. Weights stay in their stored dtype (f32, f16 or bf16) and
+ * are widened to f32 on the fly inside the kernels. Hot kernels have an AVX2/FMA/F16C
+ * version chosen at run time (__builtin_cpu_supports) and a portable C version. */
+#ifndef ENG_KERNELS_H
+#define ENG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eng_pool.h"
+
+typedef enum { EK_F32 = 0, EK_F16 = 1, EK_BF16 = 2 } ek_dtype_t;
+
+/* A row-major weight matrix [rows][cols] in its stored dtype. */
+typedef struct {
+    const void *data;
+    ek_dtype_t dt;
+    int rows;
+    int cols;
+} ek_mat_t;
+
+/* Pick the kernel set: the best the CPU supports, or portable C when portable != 0.
+ * Called implicitly on first use; call again to switch (tests compare both). */
+void ek_init(int portable);
+
+/* Name of the kernel set in use: "avx2" or "portable". */
+const char *ek_isa(void);
+
+/* Bytes per element of a dtype. */
+size_t ek_dtype_size(ek_dtype_t dt);
+
+/* Scalar conversions (exact widening; f32->f16 rounds to nearest even). */
+float ek_bf16_to_f32(uint16_t h);
+float ek_f16_to_f32(uint16_t h);
+uint16_t ek_f32_to_f16(float f);
+
+/* Widen n elements of dtype dt at src into dst. */
+void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n);
+
+/* Matrix product on the pool: for t < T, r < w->rows:
+ *   y = sum_k W[r][k] * x[t*cols + k] (+ bias[r] when bias != NULL)
+ *   out[t*ldo + r] = y, or += y when accumulate != 0.
+ * T == 1 is the decode matrix-vector product. */
+void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
+               float *out, int ldo, int accumulate);
+
+/* Dot product of a (f32) and b (f32 or f16 per dt) over n elements. */
+float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n);
+
+/* y[i] += a * x[i] for x in f32 or f16 (per dt). */
+void ek_axpy(float *y, float a, const void *x, ek_dtype_t dt, int n);
+
+/* RMSNorm as in transformers: out = x * rsqrt(mean(x^2) + eps) * w (in place allowed). */
+void ek_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+
+/* Softmax in place over n values (max-subtracted). */
+void ek_softmax(float *x, int n);
+
+/* g[i] = silu(g[i]) * u[i], silu(v) = v / (1 + exp(-v)). */
+void ek_silu_mul(float *g, const float *u, int n);
+
+/* Rotary embedding, rotate-half layout, on n_heads heads of head_dim (even) values:
+ * for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i). */
+void ek_rope(float *x, int n_heads, int head_dim, const float *cos_, const float *sin_);
+
+#endif
