@@ -235,6 +235,7 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
         if (el_is_resident(m->ld, u))
             m->info.resident_bytes += el_unit_bytes(m->ld, u);
     m->info.fixed_bytes = fixed;
+    m->info.slot_bytes = el_slot_bytes(&m->w);
     m->info.isa = ek_isa();
     m->info.load_ns = fu_now_ns() - t0;
     *out = m;

@@ -7,6 +7,7 @@
  * counter the caller spins on (jobs are short). */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -14,7 +15,7 @@
 #include "eng_pool.h"
 #include "fu_util.h"
 
-#define EP_SPIN_NS 3000000ull   /* 3 ms of spinning before a worker sleeps */
+#define EP_SPIN_NS 1000000ull   /* 1 ms of spinning before a worker sleeps */
 
 struct ep_pool {
     int n;                      /* threads including the caller */
@@ -49,7 +50,7 @@ static void *ep_worker(void *arg)
     ep_pool_t *p = wa->p;
     int id = wa->id;
     free(wa);
-    unsigned seen = atomic_load(&p->gen);
+    unsigned seen = 0;          /* gen at creation: a job may be published before we run */
     for (;;) {
         uint64_t t0 = 0;
         unsigned spins = 0;
@@ -60,6 +61,8 @@ static void *ep_worker(void *arg)
             ep_relax();
             if ((++spins & 255) != 0)
                 continue;
+            if (spins > 4096)
+                sched_yield();  /* oversubscribed machine: let the others run */
             uint64_t now = fu_now_ns();
             if (!t0) {
                 t0 = now;
@@ -145,8 +148,11 @@ void ep_run(ep_pool_t *p, ep_fn fn, void *ctx)
         pthread_mutex_unlock(&p->mu);
     }
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1)
+    for (unsigned spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1; spins++) {
         ep_relax();
+        if (spins > 2048)
+            sched_yield();      /* a worker was descheduled: give it the CPU */
+    }
 }
 
 void ep_range(long total, int i, int n, long align, long *lo, long *hi)

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t model_bytes;       /* all units (weights the forward pass reads) */
     uint64_t resident_bytes;    /* units kept in memory */
     uint64_t fixed_bytes;       /* KV cache + activations + norms */
+    uint64_t slot_bytes;        /* the two stream buffers (twice the largest unit) */
     int n_units, n_resident;    /* units: layers + head */
     int streaming;
     const char *isa;            /* kernel set */
