@@ -75,6 +75,12 @@ static int load_norm(tk_tokenizer_t *tk, const cJSON *n, char *err, size_t errle
         op->a = dup_str(jstr(n, "prepend"), &op->alen);
         return op->a ? 0 : -ENOMEM;
     }
+    if (strcmp(type, "NFC") == 0) {
+        if (!(op = grow((void **)&tk->norm, &tk->n_norm, sizeof *op)))
+            return -ENOMEM;
+        op->kind = TK_NORM_NFC;
+        return 0;
+    }
     if (strcmp(type, "Replace") == 0) {
         const char *re, *lit = pattern_str(jget(n, "pattern"), &re);
         const char *content = jstr(n, "content");

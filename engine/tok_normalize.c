@@ -1,10 +1,12 @@
 /* tok_normalize.c — the supported normalizers, applied in order to one chunk of text:
  *   Prepend(p):      p + text, only when text is not empty;
- *   Replace(a -> b): every non-overlapping occurrence of the literal a, left to right.
+ *   Replace(a -> b): every non-overlapping occurrence of the literal a, left to right;
+ *   NFC:             Unicode canonical composition (tok_nfc.c).
  * (Sequence is flattened into this list when loading.) */
 #include <string.h>
 
 #include "tok_internal.h"
+#include "tok_nfc.h"
 
 static int replace_all(tk_buf_t *out, const char *s, size_t n, const char *a, size_t alen,
                        const char *b, size_t blen)
@@ -46,6 +48,8 @@ int tk_normalize(const tk_tokenizer_t *tk, const char *s, size_t n, tk_buf_t *ou
             rc = tk_buf_add(&tmp, op->a, op->alen);
             if (!rc)
                 rc = tk_buf_add(&tmp, out->p, out->len);
+        } else if (op->kind == TK_NORM_NFC) {
+            rc = tk_nfc(&tmp, out->p, out->len);
         } else {
             rc = replace_all(&tmp, out->p, out->len, op->a, op->alen, op->b, op->blen);
         }

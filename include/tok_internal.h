@@ -20,7 +20,7 @@
 #include "tokenizer.h"
 
 /* ---- normalizers ---- */
-enum { TK_NORM_PREPEND = 1, TK_NORM_REPLACE };
+enum { TK_NORM_PREPEND = 1, TK_NORM_REPLACE, TK_NORM_NFC };
 typedef struct {
     int kind;
     char *a, *b; /* PREPEND: a = text; REPLACE: a = pattern, b = content */
