@@ -5,6 +5,9 @@
  * between the pool's threads; each thread walks its rows in blocks and, for each block,
  * all tokens, so a block of weights is widened and used T times while in cache. */
 #include <math.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 
 #include "eng_kernels.h"
@@ -165,8 +168,10 @@ void ek_init(int portable)
     ek_cur = &ek_isa_portable;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    /* F16C via cpuid leaf 1 (ECX bit 29): clang 14 has no "f16c" for the builtin. */
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         ek_cur = &ek_isa_avx2;
 #else
     (void)portable;
