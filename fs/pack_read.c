@@ -15,6 +15,7 @@
  * (pk_reader_errors, pk_errors) and logged once per frame with the file name. Other
  * frames keep reading. */
 #include "pack.h"
+#include "pack_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@ typedef struct pk_work {
 
 typedef struct {
     int64_t frame;      /* frame index held, -1 if none (or being filled) */
+    int64_t fill;       /* frame index being decoded into it, -1 if none */
     int refs;           /* readers copying from (or filling) this slot */
     uint64_t lru;
     uint8_t *buf;       /* max dsize bytes, allocated on first use */
@@ -54,6 +56,9 @@ struct pk_reader {
     pk_slot_t slot[PK_CACHE_SLOTS];
     uint64_t tick;
     uint8_t *logged;    /* per frame: failure already logged */
+    uint64_t next_off;  /* end of the last read: the next one is sequential if it starts here */
+    int ra_pending;     /* read-ahead jobs in flight (close waits for 0) */
+    pthread_cond_t ra_cv;
     atomic_uint_fast64_t errors;
 };
 
@@ -149,100 +154,207 @@ static int decode(pk_reader_t *r, uint32_t fi, pk_work_t *w, uint8_t *out)
     return rc == -ENOMEM ? rc : -EIO;
 }
 
-/* Copy len bytes at offset in of frame fi into dst through the frame cache. */
-static int read_partial(pk_reader_t *r, uint32_t fi, uint8_t *dst, size_t in, size_t len)
+/* ---- the frame cache and one frame's read ------------------------------------------ */
+
+/* Slot holding frame fi, pinned (refs + 1), or NULL. Under r->mu. */
+static pk_slot_t *cache_pin(pk_reader_t *r, uint32_t fi)
 {
-    pk_slot_t *s = NULL;
-    pthread_mutex_lock(&r->mu);
-    r->tick++;
     for (int i = 0; i < PK_CACHE_SLOTS; i++)
         if (r->slot[i].frame == (int64_t)fi) {
-            s = &r->slot[i];
-            s->refs++;
-            s->lru = r->tick;
-            break;
+            r->slot[i].refs++;
+            r->slot[i].lru = r->tick;
+            return &r->slot[i];
         }
+    return NULL;
+}
+
+/* Is frame fi cached or being filled? Under r->mu. */
+static int cache_has(const pk_reader_t *r, uint32_t fi)
+{
+    for (int i = 0; i < PK_CACHE_SLOTS; i++)
+        if (r->slot[i].frame == (int64_t)fi || r->slot[i].fill == (int64_t)fi)
+            return 1;
+    return 0;
+}
+
+static void cache_unpin(pk_reader_t *r, pk_slot_t *s, int64_t frame)
+{
+    pthread_mutex_lock(&r->mu);
+    if (frame >= 0)
+        s->frame = frame;
+    s->fill = -1;
+    s->refs--;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Copy bytes [in, in + len) of frame fi into dst. A cached frame is copied; a frame read
+ * whole is decoded straight into dst; a frame read in part is decoded into a cache slot
+ * (the least recently used unpinned one) and copied from there. dst == NULL is read-ahead:
+ * decode into the cache only, and only when a slot is free. */
+static int read_frame(pk_reader_t *r, uint32_t fi, uint8_t *dst, size_t in, size_t len)
+{
+    int whole = dst && in == 0 && len == r->t.frames[fi].dsize;
+    pthread_mutex_lock(&r->mu);
+    r->tick++;
+    pk_slot_t *s = cache_pin(r, fi);
     if (s) {
         pthread_mutex_unlock(&r->mu);
-        memcpy(dst, s->buf + in, len);
-        pthread_mutex_lock(&r->mu);
-        s->refs--;
-        pthread_mutex_unlock(&r->mu);
+        if (dst)
+            memcpy(dst, s->buf + in, len);
+        cache_unpin(r, s, -1);
         return 0;
     }
-    /* Miss: claim the least recently used unpinned slot and fill it outside the lock. */
-    for (int i = 0; i < PK_CACHE_SLOTS; i++)
-        if (r->slot[i].refs == 0 && (!s || r->slot[i].lru < s->lru))
-            s = &r->slot[i];
-    if (s) {
-        s->frame = -1;
-        s->refs = 1;
-        s->lru = r->tick;
+    if (!whole) {
+        for (int i = 0; i < PK_CACHE_SLOTS; i++)
+            if (r->slot[i].refs == 0 && (!s || r->slot[i].lru < s->lru))
+                s = &r->slot[i];
+        if (s) {
+            s->frame = -1;
+            s->fill = fi;
+            s->refs = 1;
+            s->lru = r->tick;
+        }
     }
     pthread_mutex_unlock(&r->mu);
+    if (!dst && !s)
+        return 0;
 
     pk_work_t *w = work_get(r);
-    if (!w) {
-        if (s) {
-            pthread_mutex_lock(&r->mu);
-            s->refs--;
-            pthread_mutex_unlock(&r->mu);
+    uint8_t *buf = NULL;
+    if (w) {
+        if (whole) {
+            buf = dst;
+        } else if (s) {
+            if (!s->buf)
+                s->buf = malloc(r->t.max_dsize);
+            buf = s->buf;
+        } else {
+            if (!w->full)
+                w->full = malloc(r->t.max_dsize);
+            buf = w->full;
         }
-        return -ENOMEM;
-    }
-    uint8_t *buf;
-    if (s) {
-        if (!s->buf)
-            s->buf = malloc(r->t.max_dsize);
-        buf = s->buf;
-    } else {
-        if (!w->full)
-            w->full = malloc(r->t.max_dsize);
-        buf = w->full;
     }
     int rc = buf ? decode(r, fi, w, buf) : -ENOMEM;
-    if (rc == 0)
+    if (rc == 0 && !whole && dst)
         memcpy(dst, buf + in, len);
-    work_put(r, w);
-    if (s) {
-        pthread_mutex_lock(&r->mu);
-        if (rc == 0)
-            s->frame = fi;
-        s->refs--;
-        pthread_mutex_unlock(&r->mu);
-    }
+    if (w)
+        work_put(r, w);
+    if (s)
+        cache_unpin(r, s, rc == 0 ? (int64_t)fi : -1);
     return rc;
+}
+
+/* ---- parallel and read-ahead jobs ---------------------------------------------------- */
+
+typedef struct {
+    pk_job_t job;
+    pk_reader_t *r;
+    uint32_t fi;
+    uint8_t *dst;       /* NULL: read-ahead */
+    size_t in, len;
+    int rc;
+    int queued;         /* owner's note: handed to the pool (job.state is the pool's) */
+} frame_job_t;
+
+static void frame_job_fn(pk_job_t *j)
+{
+    frame_job_t *f = (frame_job_t *)j;
+    f->rc = read_frame(f->r, f->fi, f->dst, f->in, f->len);
+}
+
+/* Release of a read-ahead job: the reader may now close. */
+static void readahead_release(pk_job_t *j)
+{
+    frame_job_t *f = (frame_job_t *)j;
+    pk_reader_t *r = f->r;
+    pthread_mutex_lock(&r->mu);
+    r->ra_pending--;
+    pthread_cond_broadcast(&r->ra_cv);
+    pthread_mutex_unlock(&r->mu);
+    free(f);
+}
+
+/* After a read of [off, end): when reads are sequential, decode the next frame into the
+ * cache in the background (one frame ahead per file). */
+static void seq_readahead(pk_reader_t *r, uint64_t off, uint64_t end)
+{
+    uint32_t next = pk_table_find(&r->t, end - 1) + 1;
+    while (next < r->t.n_frames && r->t.frames[next].dsize == 0)
+        next++;
+    pthread_mutex_lock(&r->mu);
+    int go = r->next_off == off && next < r->t.n_frames && r->ra_pending == 0 && !cache_has(r, next);
+    r->next_off = end;
+    if (go)
+        r->ra_pending++;
+    pthread_mutex_unlock(&r->mu);
+    if (!go)
+        return;
+    frame_job_t *f = calloc(1, sizeof *f);
+    if (f) {
+        *f = (frame_job_t){ .r = r, .fi = next };
+        f->job.fn = frame_job_fn;
+        f->job.release = readahead_release;
+        if (pk_job_submit(&f->job) == 0)
+            return;
+    }
+    free(f);
+    pthread_mutex_lock(&r->mu);
+    r->ra_pending--;
+    pthread_cond_broadcast(&r->ra_cv);
+    pthread_mutex_unlock(&r->mu);
 }
 
 int pk_reader_read(pk_reader_t *r, void *buf, size_t len, uint64_t off)
 {
-    uint8_t *dst = buf;
     if (off > r->t.logical_size || len > r->t.logical_size - off)
         return -EINVAL;
-    while (len > 0) {
-        uint32_t fi = pk_table_find(&r->t, off);
-        if (fi >= r->t.n_frames)
-            return -EIO;
-        const pk_frame_t *f = &r->t.frames[fi];
-        uint64_t in = off - f->loff;
-        size_t k = f->dsize - in < len ? (size_t)(f->dsize - in) : len;
-        int rc;
-        if (in == 0 && k == f->dsize) {
-            pk_work_t *w = work_get(r);
-            if (!w)
-                return -ENOMEM;
-            rc = decode(r, fi, w, dst);
-            work_put(r, w);
-        } else {
-            rc = read_partial(r, fi, dst, (size_t)in, k);
+    if (len == 0)
+        return 0;
+    /* The frames of the range: first..last. */
+    uint32_t first = pk_table_find(&r->t, off), last = pk_table_find(&r->t, off + len - 1);
+    if (first >= r->t.n_frames || last >= r->t.n_frames)
+        return -EIO;
+    uint8_t *dst = buf;
+    const pk_frame_t *f = &r->t.frames[first];
+    size_t k0 = f->dsize - (off - f->loff) < len ? (size_t)(f->dsize - (off - f->loff)) : len;
+    int rc = 0;
+    if (first == last) {
+        rc = read_frame(r, first, dst, (size_t)(off - f->loff), len);
+    } else {
+        /* Several frames: the pool decodes frames first+1..last while this thread does
+         * the first, then this thread takes back whatever was not started. */
+        size_t nj = last - first;
+        frame_job_t *jobs = calloc(nj, sizeof *jobs);
+        if (!jobs)
+            return -ENOMEM;
+        for (size_t j = 0; j < nj; j++) {
+            const pk_frame_t *g = &r->t.frames[first + 1 + j];
+            uint64_t in = g->loff - off;
+            size_t k = g->dsize < len - in ? g->dsize : (size_t)(len - in);
+            jobs[j] = (frame_job_t){ .r = r, .fi = first + 1 + (uint32_t)j, .dst = dst + in, .len = k };
+            jobs[j].job.fn = frame_job_fn;
+            jobs[j].queued = k > 0 && pk_job_submit(&jobs[j].job) == 0;
         }
-        if (rc < 0)
-            return rc;
-        dst += k;
-        off += k;
-        len -= k;
+        rc = read_frame(r, first, dst, (size_t)(off - f->loff), k0);
+        for (size_t j = 0; j < nj; j++) {
+            if (!jobs[j].queued) {
+                if (jobs[j].len) /* not queued (no pool): run it here */
+                    frame_job_fn(&jobs[j].job);
+            } else if (pk_job_take(&jobs[j].job)) {
+                pk_job_run(&jobs[j].job);
+            }
+        }
+        for (size_t j = 0; j < nj; j++) {
+            if (jobs[j].queued)
+                pk_job_wait(&jobs[j].job);
+            if (rc == 0 && jobs[j].rc < 0)
+                rc = jobs[j].rc;
+        }
+        free(jobs);
     }
-    return 0;
+    if (rc == 0)
+        seq_readahead(r, off, off + len);
+    return rc;
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -280,8 +392,9 @@ int pk_reader_open(int fd, const char *name, pk_reader_t **out, char *err, size_
         if (r->t.frames[i].dsize && r->t.frames[i].csize > r->max_csize)
             r->max_csize = r->t.frames[i].csize;
     for (int i = 0; i < PK_CACHE_SLOTS; i++)
-        r->slot[i].frame = -1;
+        r->slot[i].frame = r->slot[i].fill = -1;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->ra_cv, NULL);
     atomic_init(&r->errors, 0);
     *out = r;
     return 0;
@@ -301,6 +414,10 @@ void pk_reader_close(pk_reader_t *r)
 {
     if (!r)
         return;
+    pthread_mutex_lock(&r->mu);
+    while (r->ra_pending > 0)
+        pthread_cond_wait(&r->ra_cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
     while (r->idle) {
         pk_work_t *w = r->idle;
         r->idle = w->next;
@@ -309,6 +426,7 @@ void pk_reader_close(pk_reader_t *r)
     for (int i = 0; i < PK_CACHE_SLOTS; i++)
         free(r->slot[i].buf);
     pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->ra_cv);
     pk_table_free(&r->t);
     free(r->logged);
     free(r->name);

@@ -52,8 +52,10 @@ fi
 
 echo "## Packed models (tools/bench_pack.sh$([ $QUICK = 1 ] && echo ' --quick'))"
 echo
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%Y-%m-%d)."
 echo "Synthetic model: N(0, 0.02) bf16 weights from $SYN_SRC."
+echo "Reproduce: \`sh tools/bench_pack.sh$([ $QUICK = 1 ] && echo ' --quick')\` (or \`make bench\`)."
 echo
 echo "### Pack ratio (stored / original bytes of the tensor files; lower is better)"
 echo
@@ -92,15 +94,18 @@ echo
 # ---- decompression speed ---------------------------------------------------------------
 echo "### Decompression speed (from memory, logical MB/s, median of $((RUNS * 2 + 1)) passes)"
 echo
-echo "| model | 1 thread | 2 threads (total) | 2 threads (per thread) |"
-echo "| --- | --- | --- | --- |"
+echo "| model | 1 thread | 2 threads (total) | 2 threads (per thread) | per CPU-second |"
+echo "| --- | --- | --- | --- | --- |"
 for m in demo syn; do
     f=$(tensor_files "$TMP/$m.group" | head -n 1)
     set -- $("$PKB" decode "$f" 1 $((RUNS * 2 + 1)))
-    one=$1
+    one=$1; cpu=$3
     set -- $("$PKB" decode "$f" 2 $((RUNS * 2 + 1)))
-    echo "| $m ($(basename "$f")) | $one | $1 | $2 |"
+    echo "| $m ($(basename "$f")) | $one | $1 | $2 | $cpu |"
 done
+echo
+echo "\"Per CPU-second\": logical MB decoded per second of CPU time of the decoding process"
+echo "(unaffected by other load on the machine; load average at the start: $LOAD)."
 echo
 
 # ---- streaming through the mount ---------------------------------------------------------

@@ -1,13 +1,15 @@
 /* pack_write.c — the packed-file writer: cuts regions into frames, compresses them on
  * several threads, writes header frame + zstd frames + seek table (prefix pk_).
  *
- * Frame cutting: a region (one tensor, the file header, a gap) of len bytes becomes
- * k = ceil(len / frame_size) frames of equal size (rounded up to the transform's element
- * width), so frames begin and end on tensor boundaries. A region smaller than
+ * Frame cutting: a region (one tensor, the file header, a gap) is cut at its own
+ * boundaries and at every multiple of frame_size of the FILE offset (moved down to an
+ * element boundary of the region, so byte planes stay aligned). Frames thus begin and end
+ * on tensor boundaries, and a reader of aligned 1 MiB chunks (the mount's cache unit)
+ * touches whole frames, which decode straight into its buffer. A region smaller than
  * frame_size / 16 joins the previous frame when that frame holds whole regions only, has
- * the same transform and class, and the sum stays within frame_size (norm vectors and
- * biases do not get a frame each). So a frame is a piece of one region or a run of whole
- * regions.
+ * the same transform and class, and the result stays within one frame_size-aligned block
+ * (norm vectors and biases do not get a frame each). So a frame is a piece of one region
+ * or a run of whole regions.
  *
  * Pipeline: worker threads claim frames in order (at most WINDOW frames ahead of the
  * writer), read their input with pread, apply the transform, compress into the frame's
@@ -98,17 +100,23 @@ static int cut_frames(const pk_region_t *rg, size_t nr, uint64_t file_size, cons
         uint8_t t = opt->group ? rg[r].transform : PK_T_NONE;
         if (t == PK_T_SKIP || t >= PK_T_COUNT)
             t = PK_T_NONE;
-        if (n > 0 && last_whole && rg[r].len < fs / 16 && fr[n - 1].transform == t &&
-            fr[n - 1].klass == rg[r].klass && fr[n - 1].len + rg[r].len <= fs) {
-            fr[n - 1].len += (uint32_t)rg[r].len;
+        uint64_t ro = rg[r].off, rl = rg[r].len;
+        if (n > 0 && last_whole && rl < fs / 16 && fr[n - 1].transform == t && fr[n - 1].klass == rg[r].klass &&
+            fr[n - 1].len + rl <= fs && fr[n - 1].off / fs == (ro + rl - 1) / fs) {
+            fr[n - 1].len += (uint32_t)rl;
             continue;
         }
-        uint64_t w = pk_transform_width(t);
-        uint64_t k = (rg[r].len + fs - 1) / fs;
-        uint64_t chunk = (rg[r].len + k - 1) / k;
-        last_whole = k == 1;
-        chunk = (chunk + w - 1) / w * w;
-        for (uint64_t o = 0; o < rg[r].len; o += chunk) {
+        /* Cut at every multiple of fs inside the region, moved down to an element
+         * boundary of the region (so planes stay aligned). */
+        uint64_t w = pk_transform_width(t), start = ro, end = ro + rl;
+        last_whole = ro / fs == (end - 1) / fs;
+        while (start < end) {
+            uint64_t b = (start / fs + 1) * fs, cut = end;
+            if (b < end) {
+                cut = ro + (b - ro) / w * w;
+                if (cut <= start) /* boundary within one element of start: next one */
+                    cut = b + fs < end ? ro + (b + fs - ro) / w * w : end;
+            }
             if (n == cap) {
                 wframe_t *nf = realloc(fr, 2 * cap * sizeof *fr);
                 if (!nf) {
@@ -118,8 +126,8 @@ static int cut_frames(const pk_region_t *rg, size_t nr, uint64_t file_size, cons
                 fr = nf;
                 cap *= 2;
             }
-            uint64_t l = rg[r].len - o < chunk ? rg[r].len - o : chunk;
-            fr[n++] = (wframe_t){ rg[r].off + o, (uint32_t)l, t, rg[r].klass };
+            fr[n++] = (wframe_t){ start, (uint32_t)(cut - start), t, rg[r].klass };
+            start = cut;
         }
     }
     if (pos != file_size) {

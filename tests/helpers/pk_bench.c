@@ -4,8 +4,9 @@
  *                                       Llama-like tensors of N(0, 0.02) weights (norms 1.0)
  *   pk_bench decode FILE THREADS REPS   decode every frame of a packed file held in memory
  *                                       (pure decompression, no disk) on THREADS threads,
- *                                       REPS times; prints the median "MB/s total per-thread"
- *                                       (logical bytes)
+ *                                       REPS times; prints the medians "MB/s-total MB/s-per-thread
+ *                                       MB-per-CPU-second" (logical bytes; the last one is
+ *                                       immune to other load on the machine)
  *   pk_bench ratio FILE...              sum of logical and stored sizes of the files (packed
  *                                       or plain, via src_open): "logical stored ratio" */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -163,10 +165,12 @@ static int decode(const char *path, int threads, int reps)
         free(data);
         return rc;
     }
-    double *mbs = calloc((size_t)reps, sizeof *mbs);
+    double *mbs = calloc((size_t)reps, sizeof *mbs), *cpu = calloc((size_t)reps, sizeof *cpu);
     for (int r = 0; r < reps && rc == 0; r++) {
         dec_t d[64];
         pthread_t th[64];
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         uint64_t t0 = fu_now_ns(), bytes = 0;
         for (int i = 0; i < threads; i++) {
             d[i] = (dec_t){ &t, &m, (uint32_t)i, (uint32_t)threads, 0, 0 };
@@ -179,11 +183,16 @@ static int decode(const char *path, int threads, int reps)
                 rc = d[i].rc;
         }
         mbs[r] = (double)bytes / 1e6 / ((double)(fu_now_ns() - t0) / 1e9);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        double cs = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+        cpu[r] = cs > 0 ? (double)bytes / 1e6 / cs : 0;
     }
     qsort(mbs, (size_t)reps, sizeof *mbs, cmp_d);
+    qsort(cpu, (size_t)reps, sizeof *cpu, cmp_d);
     if (rc == 0)
-        printf("%.1f %.1f\n", mbs[reps / 2], mbs[reps / 2] / threads);
+        printf("%.1f %.1f %.1f\n", mbs[reps / 2], mbs[reps / 2] / threads, cpu[reps / 2]);
     free(mbs);
+    free(cpu);
     pk_table_free(&t);
     free(data);
     return rc;

@@ -178,6 +178,14 @@ static void check_roundtrip(int group, uint32_t fs, int threads)
         ck_assert_msg(memcmp(b, d + off, len) == 0, "range %llu+%llu", (unsigned long long)off,
                       (unsigned long long)len);
     }
+    /* sequential pieces (the read-ahead path), with a piece size that is no divisor of
+     * the frame size */
+    memset(b, 0, N_DATA);
+    for (uint64_t off = 0; off < N_DATA; off += 3001) {
+        size_t len = N_DATA - off < 3001 ? N_DATA - off : 3001;
+        ck_assert_int_eq(pk_reader_read(r, b + off, len, off), 0);
+    }
+    ck_assert(memcmp(b, d, N_DATA) == 0);
     ck_assert_int_eq(pk_reader_read(r, b, 2, N_DATA - 1), -EINVAL);
     ck_assert_uint_eq(pk_reader_errors(r), 0);
     pk_reader_close(r);
@@ -412,6 +420,13 @@ static void *reader_thread(void *arg)
             len = N_DATA - off;
         if (src_read(a->s, b, len, off) != 0 || memcmp(b, a->d + off, len) != 0)
             a->bad++;
+        /* and a short sequential run from there (read-ahead racing with other threads) */
+        for (int k = 0; k < 4 && off + len + 5000 <= N_DATA; k++) {
+            off += len;
+            len = 5000;
+            if (src_read(a->s, b, len, off) != 0 || memcmp(b, a->d + off, len) != 0)
+                a->bad++;
+        }
     }
     if (!b)
         a->bad++;

@@ -157,6 +157,14 @@ static void check_fixture(const char *path, uint32_t fs, int group)
         ck_assert_uint_eq(fa->transform, group ? tv[i].t : PK_T_NONE);
         ck_assert_uint_le(fa->dsize, fs + 4);
     }
+    /* frames stay inside fs-aligned blocks of the file (up to 3 bytes before a block
+     * start, when a cut moves down to an element boundary) */
+    for (uint32_t i = 1; i < t->n_frames; i++) {
+        const pk_frame_t *f = &t->frames[i];
+        ck_assert_msg((f->loff + 3) / fs == (f->loff + f->dsize - 1) / fs || f->dsize <= 3,
+                      "%s: frame %u (%llu+%u) crosses a %u-byte boundary", path, i,
+                      (unsigned long long)f->loff, f->dsize, fs);
+    }
     free(tv);
     pk_reader_close(r);
     close(fd);
