@@ -138,7 +138,7 @@ int it_is_mountpoint(const char *path)
     char want[PATH_MAX];
     int rc = canon_parent(path, want, sizeof want);
     if (rc)
-        return rc;
+        return rc == -ENOENT ? 0 : rc; /* a path that does not exist is no mountpoint */
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
         return -errno;
@@ -355,6 +355,7 @@ static pid_t spawn_daemon(it_mount_t *m, int fg, const char *const *args)
             prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);
+        it_child_reset_signals();
         int lfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (lfd >= 0) {

@@ -99,7 +99,8 @@ void it_mount_cleanup(it_mount_t *m);
 /* Print the daemon log to stderr (for failing tests). */
 void it_mount_dump_log(const it_mount_t *m);
 
-/* 1 when path is a mountpoint in /proc/self/mountinfo, 0 when not, -errno on error. */
+/* 1 when path is a mountpoint in /proc/self/mountinfo, 0 when not (or when it does not
+ * exist), -errno on error. */
 int it_is_mountpoint(const char *path);
 
 /* Build "m->mnt/rel" into out. Returns out. */
@@ -132,6 +133,11 @@ int it_run(const char *const *argv, int timeout_ms, it_run_t *r);
 
 /* Release what it_run allocated. */
 void it_run_free(it_run_t *r);
+
+/* In a forked child before exec: default dispositions for SIGINT, SIGTERM, SIGHUP,
+ * SIGPIPE, ... and an empty signal mask (a background job of a non-interactive shell
+ * inherits SIGINT ignored, and libfuse keeps an ignored SIGINT ignored). */
+void it_child_reset_signals(void);
 
 /* Number of non-empty lines of s (for "one line on stderr" checks). */
 int it_count_lines(const char *s);

@@ -16,6 +16,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ================================================================ children */
+
+void it_child_reset_signals(void)
+{
+    /* A job started in the background by a non-interactive shell inherits SIGINT and
+     * SIGQUIT ignored, and libfuse only installs its exit handlers over SIG_DFL: reset
+     * so that the daemon under test sees what it sees when a user starts it. */
+    static const int sigs[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* ================================================================ clock */
 
 uint64_t it_now_ms(void)
@@ -98,6 +113,7 @@ int it_run(const char *const *argv, int timeout_ms, it_run_t *r)
     }
     if (pid == 0) {
         setpgid(0, 0);
+        it_child_reset_signals();
         int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nul >= 0)
             dup2(nul, 0);
