@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 int ffs_check_model_dir(const char *path, char *err, size_t errlen)
@@ -110,6 +111,13 @@ int ffs_check_dev_fuse(char *err, size_t errlen)
     if (fd < 0)
         return fu_err(err, errlen, FFS_EXIT_NO_FUSE, "/dev/fuse is not usable: %s (load the fuse module?)",
                       strerror(errno));
+    /* the FUSE device is the misc character device 10:229; anything else (a container's
+     * /dev/null bind mount, a regular file) opens fine but makes the mount fail later
+     * with libfuse's own messages */
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 && minor(st.st_rdev) == 229;
     close(fd);
+    if (!ok)
+        return fu_err(err, errlen, FFS_EXIT_NO_FUSE, "/dev/fuse is not the FUSE device (expected char device 10:229)");
     return 0;
 }
