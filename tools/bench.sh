@@ -87,7 +87,7 @@ for n in $RUN; do
             echo '```'
         fi
         echo
-        echo "_Scenario \`$n\`: $MODE run of $DATE, commit $COMMIT, ${secs} s; \`sh tools/bench.sh $QARG $n\` reruns only this section._"
+        echo "_Scenario \`$n\`: $MODE run of $DATE, commit $COMMIT, ${secs} s; \`sh tools/bench.sh ${QARG:+$QARG }$n\` reruns only this section._"
         echo "<!-- bench:$n end -->"
     } > "$TMP/new.$n.md"
     echo "==== bench: $n: exit $rc, ${secs} s ====" >&2

@@ -11,6 +11,8 @@
 # and mmap, with no compute pause and with a pause per layer of 1.5x the layer's cold read
 # time (measured here with dd). Every run starts cold (page caches dropped, fresh mount or
 # fresh cgroup); W warm-up cycles, then C measured cycles; medians over RUNS runs.
+# Environment overrides: STREAM_RUNS, STREAM_CYCLES, STREAM_COMPUTE=sleep|busy (how the
+# pause is spent: sleeping leaves the CPU to the daemon, busy models an engine computing).
 # Backing bytes per cycle: the flashfs daemon's /proc/PID/io read_bytes (mount; the
 # daemon's own .flashfs/stats backing_bytes_read is shown next to it), the reader's
 # /proc/self/io read_bytes (direct; page faults of mmap included).
@@ -32,6 +34,8 @@ fi
 
 RUNS=3; CYCLES=3; WARMUP=1; SHAPE="--preset llama-3.2-1b"; TAG=full
 [ $QUICK = 1 ] && { RUNS=1; CYCLES=2; SHAPE="--preset llama-3.2-1b --layers 4"; TAG=quick; }
+# overrides for experiments (the defaults are what docs/benchmarks.md reports)
+RUNS=${STREAM_RUNS:-$RUNS}; CYCLES=${STREAM_CYCLES:-$CYCLES}; COMPUTE=${STREAM_COMPUTE:-sleep}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flashfs-bench-stream.XXXXXX")
 MNT="$TMP/mnt"
@@ -82,8 +86,8 @@ CG_WHY=""
 run_mount() {
     bl_mount "$MODEL" "$MNT" "$TMP/flashfs.log" --ram "$BUDGET" || return 1
     bl_drop_caches
-    out=$(timeout 1800 "$READER" "$MNT" --mode "$1" --compute-ms "$2" --cycles $CYCLES --warmup $WARMUP \
-          --pid "$BL_MOUNT_PID" --stats "$MNT/.flashfs/stats")
+    out=$(timeout 1800 "$READER" "$MNT" --mode "$1" --compute-ms "$2" --compute $COMPUTE \
+          --cycles $CYCLES --warmup $WARMUP --pid "$BL_MOUNT_PID" --stats "$MNT/.flashfs/stats")
     rc=$?
     hwm=$(awk '/VmHWM/ { print $2 * 1024 }' "/proc/$BL_MOUNT_PID/status" 2>/dev/null)
     bl_umount "$MNT"
@@ -96,7 +100,7 @@ run_direct() {
     CG=$(cat "$TMP/cg")
     bl_drop_caches
     out=$(bl_cg_run "$CG" timeout 1800 "$READER" "$MODEL" --mode "$1" --compute-ms "$2" \
-          --cycles $CYCLES --warmup $WARMUP)
+          --compute $COMPUTE --cycles $CYCLES --warmup $WARMUP)
     rc=$?
     peak=$(bl_cg_peak "$CG")
     bl_cg_destroy "$CG"
@@ -145,7 +149,7 @@ echo "$TITLE"
 echo
 echo "Model: \`flashfs-mkmodel $SHAPE\` (bf16, $LAYERS layers), $(bl_bytes "$MODEL_BYTES") of tensor files;"
 echo "budget $(bl_bytes "$BUDGET") (half), so at best $(bl_bytes "$OPT_BYTES") (model − budget) must be re-read per cycle."
-echo "Reader: \`flashfs-bench-reader DIR --mode pread|mmap --cycles $CYCLES --warmup $WARMUP --compute-ms MS\`"
+echo "Reader: \`flashfs-bench-reader DIR --mode pread|mmap --cycles $CYCLES --warmup $WARMUP --compute-ms MS --compute $COMPUTE\`"
 echo "(one cycle = every layer group in execution order; MS = 0, or $PAUSE_MS ms per layer = 1.5x the"
 echo "layer's cold read time at the measured $((BW / 1000000)) MB/s). Cases, each from cold caches:"
 echo "**mount** = through \`flashfs --ram $BUDGET\`; **direct** = on the backing directory inside a"

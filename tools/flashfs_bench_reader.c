@@ -347,7 +347,13 @@ int main(int argc, char **argv)
                 return 1;
             }
             break;
-        case 'k': r.busy = strcmp(optarg, "busy") == 0; break;
+        case 'k':
+            if (strcmp(optarg, "busy") && strcmp(optarg, "sleep")) {
+                fprintf(stderr, "flashfs-bench-reader: --compute busy or sleep\n");
+                return 1;
+            }
+            r.busy = strcmp(optarg, "busy") == 0;
+            break;
         case 'b':
             if (fu_parse_size(optarg, &v) != 0 || v == 0 || v > (1u << 30)) {
                 fprintf(stderr, "flashfs-bench-reader: --block '%s'\n", optarg);

@@ -560,6 +560,45 @@ START_TEST(layout_groups)
 }
 END_TEST
 
+/* Every preset's config.json reads back through hc_parse with the preset's values. */
+START_TEST(configs_all_presets)
+{
+    for (int i = 0; mm_preset_names[i]; i++) {
+        mm_opts_t o;
+        char err[256] = "";
+        memset(&o, 0, sizeof o);
+        ck_assert_int_eq(mm_preset(mm_preset_names[i], &o.spec), 0);
+        o.spec.vocab = o.spec.real_vocab > 0 ? o.spec.real_vocab : 4096;
+        ck_assert_msg(mm_spec_check(&o.spec, err, sizeof err) == 0, "%s", err);
+        o.bos = 1;
+        o.eos = 2;
+        char *json = mm_config_json(&o);
+        ck_assert_ptr_nonnull(json);
+        hc_config_t c;
+        ck_assert_msg(hc_parse(json, strlen(json), &c, err, sizeof err) == 0, "%s: %s",
+                      mm_preset_names[i], err);
+        ck_assert_str_eq(c.model_type, o.spec.model_type);
+        ck_assert_int_eq(c.hidden_size, o.spec.hidden);
+        ck_assert_int_eq(c.num_hidden_layers, o.spec.layers);
+        ck_assert_int_eq(c.num_key_value_heads, o.spec.kv_heads);
+        ck_assert_int_eq(c.head_dim, o.spec.head_dim);
+        ck_assert_int_eq(c.vocab_size, o.spec.vocab);
+        ck_assert_int_eq(c.tie_word_embeddings, o.spec.tie);
+        ck_assert_str_eq(c.rope_type, o.spec.rope_type);
+        ck_assert(fabs(c.rope_theta - o.spec.rope_theta) < 1e-6 * o.spec.rope_theta);
+        if (strcmp(o.spec.rope_type, "llama3") == 0) {
+            ck_assert(fabs(c.rope_factor - o.spec.rope_factor) < 1e-9);
+            ck_assert(fabs(c.rope_low_freq_factor - o.spec.rope_low_freq) < 1e-9);
+            ck_assert(fabs(c.rope_high_freq_factor - o.spec.rope_high_freq) < 1e-9);
+            ck_assert_int_eq(c.rope_original_max_pos, o.spec.rope_orig_max_pos);
+        }
+        ck_assert_int_eq(c.bos_token_id, 1);
+        ck_assert_int_eq(c.eos_token_ids[0], 2);
+        free(json);
+    }
+}
+END_TEST
+
 Suite *mkmodel_suite(void)
 {
     Suite *s = suite_create("mkmodel");
@@ -573,6 +612,7 @@ Suite *mkmodel_suite(void)
     tcase_add_test(tc, conversions);
     tcase_add_test(tc, generator_ranges);
     tcase_add_test(tc, layout_groups);
+    tcase_add_test(tc, configs_all_presets);
     suite_add_tcase(s, tc);
     return s;
 }
