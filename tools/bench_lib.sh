@@ -17,6 +17,9 @@
 #   bl_row CELL...               a Markdown table row "| a | b | c |"
 #   bl_header CELL...            a header row and its "| --- |" separator
 #   bl_machine                   one line describing the machine
+#   bl_load                      the 1-minute load average and the CPU count ("3.2 on 2 CPUs")
+#   bl_child_cpu                 sets BL_CHILD_CPU to the CPU seconds (user + sys) used so far
+#                                by waited-for children (call it directly, not in $(...))
 #   bl_bytes N                   N bytes as "1.84 GiB"
 #   bl_can_drop                  true when page caches can be dropped (root + procfs)
 #   bl_drop_caches               sync + drop page caches; false (and a reason in
@@ -71,6 +74,18 @@ bl_machine() {
     _bl_cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
     _bl_mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "$(nproc) CPUs (${_bl_cpu:-unknown}), $_bl_mem RAM, Linux $(uname -r)"
+}
+
+bl_load() {
+    echo "$(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs"
+}
+
+bl_child_cpu() {
+    times > "${TMPDIR:-/tmp}/bl_times.$$"      # in this shell: a subshell has no children
+    BL_CHILD_CPU=$(awk 'NR == 2 { n = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); n += p[1] * 60 + p[2] }
+        printf "%.3f\n", n }' "${TMPDIR:-/tmp}/bl_times.$$")
+    rm -f "${TMPDIR:-/tmp}/bl_times.$$"
 }
 
 bl_kv() {

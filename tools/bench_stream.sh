@@ -12,7 +12,8 @@
 # time (measured here with dd). Every run starts cold (page caches dropped, fresh mount or
 # fresh cgroup); W warm-up cycles, then C measured cycles; medians over RUNS runs.
 # Environment overrides: STREAM_RUNS, STREAM_CYCLES, STREAM_COMPUTE=sleep|busy (how the
-# pause is spent: sleeping leaves the CPU to the daemon, busy models an engine computing).
+# pause is spent: sleeping leaves the CPU to the daemon, busy models an engine computing),
+# STREAM_FORMAT=safetensors|gguf (the model as one GGUF file instead).
 # Backing bytes per cycle: the flashfs daemon's /proc/PID/io read_bytes (mount; the
 # daemon's own .flashfs/stats backing_bytes_read is shown next to it), the reader's
 # /proc/self/io read_bytes (direct; page faults of mmap included).
@@ -36,7 +37,11 @@ RUNS=3; CYCLES=3; WARMUP=1; SHAPE="--preset llama-3.2-1b"; TAG=full
 [ $QUICK = 1 ] && { RUNS=1; CYCLES=2; SHAPE="--preset llama-3.2-1b --layers 4"; TAG=quick; }
 # overrides for experiments (the defaults are what docs/benchmarks.md reports)
 RUNS=${STREAM_RUNS:-$RUNS}; CYCLES=${STREAM_CYCLES:-$CYCLES}; COMPUTE=${STREAM_COMPUTE:-sleep}
+FORMAT=${STREAM_FORMAT:-safetensors}
+case $FORMAT in safetensors|gguf) ;; *) echo "bench_stream: STREAM_FORMAT safetensors or gguf" >&2; exit 1 ;; esac
+[ "$FORMAT" = gguf ] && TAG=$TAG-gguf
 
+LOAD0=$(bl_load)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flashfs-bench-stream.XXXXXX")
 MNT="$TMP/mnt"
 mkdir -p "$MNT"
@@ -51,16 +56,18 @@ trap 'exit 130' INT TERM
 
 # ---- the model (regenerated when missing or older than flashfs-mkmodel) --------------------
 MODEL=$BL_BUILD/bench-models/stream-$TAG
-if [ ! -f "$MODEL/config.json" ] || [ "$MK" -nt "$MODEL/config.json" ]; then
+STAMP=$MODEL/config.json
+[ "$FORMAT" = gguf ] && STAMP=$MODEL/model.gguf
+if [ ! -f "$STAMP" ] || [ "$MK" -nt "$STAMP" ]; then
     echo "bench_stream: writing the model to $MODEL" >&2
     rm -rf "$MODEL"
-    "$MK" "$MODEL" $SHAPE --quiet || exit 1
+    "$MK" "$MODEL" $SHAPE --format "$FORMAT" --quiet || exit 1
 fi
 MODEL_BYTES=$(find "$MODEL" -type f \( -name '*.safetensors' -o -name '*.gguf' \) -exec stat -c %s {} + |
               awk '{ s += $1 } END { print s }')
 BUDGET=$((MODEL_BYTES / 2))
 OPT_BYTES=$((MODEL_BYTES - BUDGET))
-LAYERS=$(awk -F: '/"num_hidden_layers"/ { gsub(/[ ,\t]/, "", $2); print $2 }' "$MODEL/config.json")
+LAYERS=$(bl_kv layers "$("$READER" "$MODEL" --plan)")
 
 # ---- cold read bandwidth and the compute pause -------------------------------------------------
 # two cold passes, the slower one counts (a just-written model may still sit in a host cache)
@@ -68,7 +75,9 @@ BW=""
 for pass in 1 2; do
     bl_drop_caches
     t0=$(bl_now)
-    for f in "$MODEL"/*.safetensors; do dd if="$f" of=/dev/null bs=4M 2>/dev/null; done
+    for f in $(find "$MODEL" -type f \( -name '*.safetensors' -o -name '*.gguf' \)); do
+        dd if="$f" of=/dev/null bs=4M 2>/dev/null
+    done
     t1=$(bl_now)
     bw=$(awk -v a="$t0" -v b="$t1" -v n="$MODEL_BYTES" 'BEGIN { printf "%.0f", n / (b - a) }')
     [ -z "$BW" ] || [ "$bw" -lt "$BW" ] && BW=$bw
@@ -147,13 +156,14 @@ done
 # ---- report ---------------------------------------------------------------------------------------
 echo "$TITLE"
 echo
-echo "Model: \`flashfs-mkmodel $SHAPE\` (bf16, $LAYERS layers), $(bl_bytes "$MODEL_BYTES") of tensor files;"
+echo "Model: \`flashfs-mkmodel $SHAPE --format $FORMAT\` (bf16, $LAYERS layers), $(bl_bytes "$MODEL_BYTES") of tensor files;"
 echo "budget $(bl_bytes "$BUDGET") (half), so at best $(bl_bytes "$OPT_BYTES") (model − budget) must be re-read per cycle."
 echo "Reader: \`flashfs-bench-reader DIR --mode pread|mmap --cycles $CYCLES --warmup $WARMUP --compute-ms MS --compute $COMPUTE\`"
 echo "(one cycle = every layer group in execution order; MS = 0, or $PAUSE_MS ms per layer = 1.5x the"
 echo "layer's cold read time at the measured $((BW / 1000000)) MB/s). Cases, each from cold caches:"
 echo "**mount** = through \`flashfs --ram $BUDGET\`; **direct** = on the backing directory inside a"
-echo "memory cgroup limited to the same $(bl_bytes "$BUDGET"). Medians of $RUNS run(s)."
+echo "memory cgroup limited to the same $(bl_bytes "$BUDGET"). Medians of $RUNS run(s); load average"
+echo "at the start: $LOAD0."
 [ -n "$MOUNT_WHY" ] && { echo; echo "Mount cases skipped: $MOUNT_WHY."; }
 [ -n "$CG_WHY" ] && { echo; echo "Direct cases skipped: $CG_WHY."; }
 echo

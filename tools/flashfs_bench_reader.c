@@ -4,6 +4,7 @@
  *
  *   flashfs-bench-reader MODEL_DIR [--mode pread|mmap] [--cycles N] [--warmup W]
  *       [--compute-ms MS] [--compute busy|sleep] [--block SIZE] [--pid PID] [--stats FILE]
+ *   flashfs-bench-reader MODEL_DIR --plan      (groups, layers, bytes per cycle; no reading)
  *
  * The tensor files (*.safetensors, *.gguf) of MODEL_DIR are mapped with the project's
  * layout parser (ly_*): every tensor belongs to a group, groups come in execution order
@@ -305,6 +306,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: flashfs-bench-reader MODEL_DIR [--mode pread|mmap] [--cycles N] [--warmup W]\n"
                "           [--compute-ms MS] [--compute busy|sleep] [--block SIZE] [--pid PID] [--stats FILE]\n"
+               "       flashfs-bench-reader MODEL_DIR --plan   (print the layout summary only)\n"
                "Reads the model's tensors layer group by layer group, N times after W warm-up\n"
                "cycles, pausing MS ms after each layer; prints one line of key=value results.\n");
 }
@@ -319,10 +321,11 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         { "mode", 1, 0, 'm' }, { "cycles", 1, 0, 'c' }, { "warmup", 1, 0, 'w' },
         { "compute-ms", 1, 0, 'p' }, { "compute", 1, 0, 'k' }, { "block", 1, 0, 'b' },
-        { "pid", 1, 0, 'P' }, { "stats", 1, 0, 's' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+        { "pid", 1, 0, 'P' }, { "stats", 1, 0, 's' }, { "plan", 0, 0, 'L' }, { "help", 0, 0, 'h' },
+        { 0, 0, 0, 0 }
     };
     run_t r = { .block = 4u << 20 };
-    int cycles = 3, warmup = 1;
+    int cycles = 3, warmup = 1, plan_only = 0;
     long pid = 0;
     const char *stats = NULL;
     double ms = 0;
@@ -363,6 +366,7 @@ int main(int argc, char **argv)
             break;
         case 'P': pid = atol(optarg); break;
         case 's': stats = optarg; break;
+        case 'L': plan_only = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -379,6 +383,12 @@ int main(int argc, char **argv)
     int rc = load_layout(&p, err, sizeof err);
     if (rc == 0)
         rc = build_plan(&p, err, sizeof err);
+    if (rc == 0 && plan_only) {
+        printf("groups=%zu layers=%d bytes_per_cycle=%" PRIu64 " extents=%zu\n", p.n_steps,
+               p.ly.n_layers, p.bytes_per_cycle, p.n_ext);
+        free_plan(&p);
+        return 0;
+    }
     if (rc == 0 && r.mmap_mode)
         rc = map_files(&p, err, sizeof err);
     if (rc == 0 && !r.mmap_mode && !(r.buf = malloc(r.block)))
