@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -14,7 +15,7 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx)
     memset(c, 0, sizeof *c);
     c->sx = sx;
     atomic_store(&c->budget, budget);
-    if (pthread_mutex_init(&c->mu, NULL))
+    if (pthread_mutex_init(&c->mu, NULL) || pthread_mutex_init(&c->evict_mu, NULL))
         return -ENOMEM;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -48,9 +49,20 @@ ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display
         free(f);
         return NULL;
     }
+    if (pthread_cond_init(&f->pf_cv, NULL)) {
+        pthread_mutex_destroy(&f->lock);
+        free(f->chunks);
+        free(f);
+        return NULL;
+    }
     /* The group of a chunk: the group of its first byte that belongs to a tensor,
      * probing at page granularity (headers and padding map to -1). */
     for (size_t k = 0; k < f->n_chunks; k++) {
+        uint64_t clen = size - ((uint64_t)k << CA_CHUNK_SHIFT);
+        if (clen > CA_CHUNK)
+            clen = CA_CHUNK;
+        f->chunks[k].cap_pages = (uint16_t)((clen + CA_PAGE - 1) >> CA_PAGE_SHIFT);
+        f->chunks[k].cyc = CA_NO_CYC;
         f->chunks[k].group = -1;
         if (!group_at)
             continue;
@@ -71,11 +83,20 @@ ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display
 void ca_free(ca_t *c)
 {
     for (size_t i = 0; i < c->n_files; i++) {
-        pthread_mutex_destroy(&c->files[i]->lock);
-        free(c->files[i]->chunks);
-        free(c->files[i]);
+        ca_file_t *f = c->files[i];
+        for (size_t k = 0; k < f->n_chunks; k++)
+            if (f->chunks[k].pf)
+                ca_pf_free(c, &f->chunks[k]);
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->pf_cv);
+        free(f->chunks);
+        free(f);
     }
     free(c->files);
+    free(c->order);
+    free(c->group_last);
+    free(c->group_bytes);
+    pthread_mutex_destroy(&c->evict_mu);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->wake);
     pthread_cond_destroy(&c->done);
@@ -149,7 +170,7 @@ void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
     wake_evictor(c);
     /* Back-pressure: far over budget (the evictor lags behind many readers), wait for
      * eviction rounds, bounded so a stuck invalidation cannot stall readers for long. */
-    uint64_t slack = budget / 8 > (8ull << 20) ? (8ull << 20) : budget / 8;
+    uint64_t slack = budget / 16 > (4ull << 20) ? (4ull << 20) : budget / 16;
     for (int i = 0; i < 10 && ca_total(c) > budget + slack; i++) {
         struct timespec ts = deadline_ms(10);
         pthread_mutex_lock(&c->mu);
@@ -159,7 +180,8 @@ void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
     }
 }
 
-uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
+/* Clear the page bits of chunk k (under f->lock). Returns the bytes released. */
+static uint64_t clear_pages(ca_t *c, ca_file_t *f, size_t k)
 {
     ca_chunk_t *ch = &f->chunks[k];
     uint64_t n = ch->npages;
@@ -172,11 +194,35 @@ uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
     return n * CA_PAGE;
 }
 
+void ca_pf_free(ca_t *c, ca_chunk_t *ch)
+{
+    ca_pf_t *pf = ch->pf;
+    if (!pf)
+        return;
+    if (!pf->used)
+        sx_add(&c->sx->pf_wasted, 1);
+    munmap(pf->data, CA_CHUNK);
+    free(pf);
+    ch->pf = NULL;
+    ca_daemon_add(c, -(int64_t)CA_CHUNK);
+}
+
+uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
+{
+    ca_chunk_t *ch = &f->chunks[k];
+    uint64_t freed = 0;
+    if (ch->pf && ch->pf->state == CA_PF_READY && ch->pf->refs == 0) {
+        ca_pf_free(c, ch);
+        freed += CA_CHUNK;
+    }
+    return freed + clear_pages(c, f, k);
+}
+
 void ca_forget(ca_t *c, ca_file_t *f)
 {
     pthread_mutex_lock(&f->lock);
     for (size_t k = 0; k < f->n_chunks; k++)
-        ca_chunk_clear(c, f, k);
+        clear_pages(c, f, k);
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -224,6 +270,7 @@ void ca_set_pins(ca_t *c, const uint8_t *pinned, size_t n)
         }
         pthread_mutex_unlock(&f->lock);
     }
+    ca_plan(c);
 }
 
 /* ---- budget changes ---------------------------------------------------------------- */
@@ -231,6 +278,7 @@ void ca_set_pins(ca_t *c, const uint8_t *pinned, size_t n)
 void ca_set_budget(ca_t *c, uint64_t budget)
 {
     atomic_store(&c->budget, budget);
+    ca_plan(c);
     pthread_mutex_lock(&c->mu);
     pthread_cond_signal(&c->wake);
     for (int i = 0; i < 200 && c->running && ca_total(c) > budget; i++) {

@@ -4,7 +4,7 @@
  * or 100 ms pass; then
  *   drop requested   -> invalidate every resident chunk of every file;
  *   total > budget   -> ask the policy for victims and invalidate them one by one until
- *                       the total is under the low watermark (budget - budget/16).
+ *                       the total is under the low watermark (budget - ca_hysteresis).
  * Invalidation order per chunk: clear the chunk's bitmap FIRST, then
  * fuse_lowlevel_notify_inval_inode(range). A READ racing with it marks its pages after
  * its reply, so every interleaving leaves the count >= what the kernel holds. */
@@ -16,8 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Invalidate chunk k of f. Returns the bytes released from the count. */
-static uint64_t evict_chunk(ca_t *c, ca_file_t *f, size_t k)
+uint64_t ca_evict_chunk(ca_t *c, ca_file_t *f, size_t k)
 {
     pthread_mutex_lock(&f->lock);
     uint64_t freed = ca_chunk_clear(c, f, k);
@@ -40,27 +39,85 @@ static void drop_all(ca_t *c)
 {
     for (size_t i = 0; i < c->n_files; i++)
         for (size_t k = 0; k < c->files[i]->n_chunks; k++)
-            evict_chunk(c, c->files[i], k);
+            ca_evict_chunk(c, c->files[i], k);
+}
+
+/* The policy's victim list (malloc'd), NULL on ENOMEM or when there are no chunks. */
+static ca_victim_t *victims(ca_t *c, size_t *n)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < c->n_files; i++)
+        cap += c->files[i]->n_chunks;
+    *n = 0;
+    if (!cap)
+        return NULL;
+    ca_victim_t *v = malloc(cap * sizeof *v);
+    if (v)
+        *n = ca_policy_victims(c, v, cap);
+    return v;
 }
 
 /* Evict policy victims until the total is <= target. */
 static void evict_to(ca_t *c, uint64_t target)
 {
-    size_t cap = 0;
-    for (size_t i = 0; i < c->n_files; i++)
-        cap += c->files[i]->n_chunks;
-    if (!cap)
-        return;
-    ca_victim_t *v = malloc(cap * sizeof *v);
+    pthread_mutex_lock(&c->evict_mu);
+    size_t n;
+    ca_victim_t *v = victims(c, &n);
     if (!v) {
         fu_log(FU_LOG_WARN, "evictor: out of memory, dropping everything");
         drop_all(c);
-        return;
     }
-    size_t n = ca_policy_victims(c, v, cap);
-    for (size_t i = 0; i < n && ca_total(c) > target; i++)
-        evict_chunk(c, c->files[v[i].file], v[i].chunk);
+    for (size_t i = 0; v && i < n && ca_total(c) > target; i++)
+        ca_evict_chunk(c, c->files[v[i].file], v[i].chunk);
     free(v);
+    pthread_mutex_unlock(&c->evict_mu);
+}
+
+uint64_t ca_hysteresis(const ca_t *c)
+{
+    uint64_t h = atomic_load(&((ca_t *)c)->budget) / 128;
+    return h < CA_CHUNK ? CA_CHUNK : h;
+}
+
+uint64_t ca_headroom(const ca_t *c)
+{
+    return ca_hysteresis(c) + 2 * 2 * CA_CHUNK;
+}
+
+uint64_t ca_window_bytes(const ca_t *c)
+{
+    uint64_t w = atomic_load(&((ca_t *)c)->budget) / 32;
+    if (w < 2 * CA_CHUNK)
+        w = 2 * CA_CHUNK;
+    if (w > 64 * CA_CHUNK)
+        w = 64 * CA_CHUNK;
+    return w;
+}
+
+int ca_make_room(ca_t *c, uint64_t bytes, uint32_t dist)
+{
+    uint64_t budget = atomic_load(&c->budget);
+    if (ca_total(c) + bytes <= budget)
+        return 0;
+    pthread_mutex_lock(&c->evict_mu);
+    size_t n;
+    ca_victim_t *v = victims(c, &n);
+    int rc = -ENOSPC;
+    for (size_t i = 0; v && i < n; i++) {
+        if (ca_total(c) + bytes <= budget) {
+            rc = 0;
+            break;
+        }
+        /* only what is needed later than the chunk we make room for */
+        if (v[i].tier >= 2 || (v[i].tier == 1 && v[i].dist <= dist))
+            continue;
+        ca_evict_chunk(c, c->files[v[i].file], v[i].chunk);
+    }
+    if (ca_total(c) + bytes <= budget)
+        rc = 0;
+    free(v);
+    pthread_mutex_unlock(&c->evict_mu);
+    return rc;
 }
 
 void *ca_evictor_main(void *arg)
@@ -72,7 +129,9 @@ void *ca_evictor_main(void *arg)
         if (c->drop_done < c->drop_gen) {
             uint64_t gen = c->drop_gen;
             pthread_mutex_unlock(&c->mu);
+            pthread_mutex_lock(&c->evict_mu);
             drop_all(c);
+            pthread_mutex_unlock(&c->evict_mu);
             pthread_mutex_lock(&c->mu);
             c->drop_done = gen;
             c->rounds++;
@@ -81,7 +140,7 @@ void *ca_evictor_main(void *arg)
         }
         if (ca_total(c) > budget) {
             pthread_mutex_unlock(&c->mu);
-            evict_to(c, budget - budget / 16);
+            evict_to(c, budget - ca_hysteresis(c));
             pthread_mutex_lock(&c->mu);
             c->rounds++;
             pthread_cond_broadcast(&c->done);

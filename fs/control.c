@@ -105,7 +105,10 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(p, "late", sx_get(&s->pf_late));
     }
     NUM(o, "stall_ms", (double)sx_get(&s->stall_ns) / 1e6);
+    cJSON_AddStringToObject(o, "access_pattern", atomic_load(&fs->ca.mode) == CA_MODE_CYCLIC ? "cyclic" : "random");
     NUM(o, "cycles", sx_get(&s->cycles));
+    NUM(o, "backing_bytes_last_cycle", atomic_load(&fs->ca.last_cycle_bytes));
+    NUM(o, "model_chunks", fs->ca.n_cyc);
     cJSON *rs = cJSON_AddObjectToObject(o, "read_sizes");
     for (int b = 0; b < SX_RS_N && rs; b++)
         NUM(rs, sx_rs_names[b], sx_get(&s->read_sizes[b]));
@@ -245,6 +248,10 @@ char *ctl_metrics_text(ffs_t *fs)
     metric(&b, "stall_seconds_total", "counter", "Time READ requests waited on the backing store.",
            (double)sx_get(&s->stall_ns) / 1e9);
     metric(&b, "cycles_total", "counter", "Completed cyclic passes over the model.", (double)sx_get(&s->cycles));
+    metric(&b, "backing_bytes_last_cycle", "gauge", "Bytes read from backing files during the last full cycle.",
+           (double)atomic_load(&fs->ca.last_cycle_bytes));
+    metric(&b, "cyclic_reader", "gauge", "1 when READs follow the cyclic layer order, else 0.",
+           atomic_load(&fs->ca.mode) == CA_MODE_CYCLIC ? 1.0 : 0.0);
     head(&b, "read_requests_total", "counter", "READ requests by size bucket (upper bound).");
     for (int k = 0; k < SX_RS_N; k++)
         sb_printf(&b, "flashfs_read_requests_total{size=\"%s\"} %llu\n", sx_rs_names[k],

@@ -104,7 +104,17 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         n->cache = ca_add_file(&fs->ca, i, n->src->size, n->display, lf ? group_at : NULL, lf);
         if (!n->cache)
             return fu_err(err, errlen, -ENOMEM, "out of memory");
+        ((ca_file_t *)n->cache)->src = n->src;
     }
+    uint64_t *gb = fs->ly.n_groups ? calloc(fs->ly.n_groups, sizeof *gb) : NULL;
+    if (fs->ly.n_groups && !gb)
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
+    for (size_t g = 0; g < fs->ly.n_groups; g++)
+        gb[g] = fs->ly.groups[g].bytes;
+    rc = ca_build_order(&fs->ca, fs->ly.n_groups, gb);
+    free(gb);
+    if (rc < 0)
+        return fu_err(err, errlen, rc, "cache order: %s", strerror(-rc));
     rc = add_control_dir(fs);
     if (rc < 0)
         return fu_err(err, errlen, rc, "control directory: %s", strerror(-rc));
@@ -116,6 +126,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
 
 void ffs_destroy(ffs_t *fs)
 {
+    pf_stop(&fs->pf);
     ca_stop(&fs->ca);
     ca_free(&fs->ca);
     ly_free(&fs->ly);

@@ -307,26 +307,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_open(req, fi);
 }
 
-/* Per-thread READ buffer, 4 KiB aligned for O_DIRECT backing reads, grown on demand. */
-static __thread void *tl_buf;
-static __thread size_t tl_cap;
-
-static void *read_buf(size_t n)
-{
-    size_t want = (n + 4095) & ~(size_t)4095;
-    if (want < (1u << 20))
-        want = 1u << 20;
-    if (tl_cap >= want)
-        return tl_buf;
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, want) != 0)
-        return NULL;
-    free(tl_buf);
-    tl_buf = p;
-    tl_cap = want;
-    return p;
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     ffs_t *fs = FS(req);
@@ -343,38 +323,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         fuse_reply_err(req, EIO);
         return;
     }
-    sx_add(&fs->sx.reads, 1);
-    sx_read_size(&fs->sx, size);
-    uint64_t fsize = n->src->size;
-    if ((uint64_t)off >= fsize || size == 0) {
-        fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    size_t len = (uint64_t)off + size > fsize ? (size_t)(fsize - (uint64_t)off) : size;
-    void *buf = read_buf(len);
-    if (!buf) {
-        sx_add(&fs->sx.errors, 1);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    ca_daemon_add(&fs->ca, (int64_t)len);
-    uint64_t t0 = fu_now_ns();
-    int rc = src_read(n->src, buf, len, (uint64_t)off);
-    sx_add(&fs->sx.stall_ns, fu_now_ns() - t0);
-    if (rc < 0) {
-        ca_daemon_add(&fs->ca, -(int64_t)len);
-        sx_add(&fs->sx.errors, 1);
-        fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
-        return;
-    }
-    sx_add(&fs->sx.misses, 1);
-    sx_add(&fs->sx.backing_bytes, len);
-    sx_add(&fs->sx.backing_reads, 1);
-    sx_add(&fs->sx.read_bytes, len);
-    fuse_reply_buf(req, buf, len);
-    ca_daemon_add(&fs->ca, -(int64_t)len);
-    if (n->cache)
-        ca_served(&fs->ca, n->cache, (uint64_t)off, len);
+    ffs_read_model(req, fs, n, size, off);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

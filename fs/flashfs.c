@@ -133,6 +133,12 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
         code = FFS_EXIT_INTERNAL;
         goto out;
     }
+    rc = pf_start(&fs->pf, &fs->ca, &fs->prefetch_on, &fs->prefetch_depth);
+    if (rc < 0) {
+        fu_log(FU_LOG_ERR, "cannot start the prefetcher: %s", strerror(-rc));
+        code = FFS_EXIT_INTERNAL;
+        goto out;
+    }
     post_mount_t pm = { fs, o->mountpoint };
     pthread_t helper;
     int have_helper = pthread_create(&helper, NULL, post_mount, &pm) == 0;
@@ -140,7 +146,7 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
     if (!cfg) {
         code = FFS_EXIT_INTERNAL;
     } else {
-        fuse_loop_cfg_set_max_threads(cfg, 16);
+        fuse_loop_cfg_set_max_threads(cfg, 10);
         /* The loop returns the number of the signal that ended it (SIGINT, SIGTERM,
          * SIGHUP: a clean shutdown), 0 after `fusermount3 -u`, or -errno. */
         int lrc = fuse_session_loop_mt(se, cfg);
@@ -152,6 +158,7 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
     }
     if (have_helper)
         pthread_join(helper, NULL);
+    pf_stop(&fs->pf);
     ca_stop(&fs->ca);
 out:
     (void)err;

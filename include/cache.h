@@ -31,21 +31,50 @@
 #define CA_PAGE (1ull << CA_PAGE_SHIFT)             /* 4 KiB */
 #define CA_PAGES (1u << (CA_CHUNK_SHIFT - CA_PAGE_SHIFT)) /* pages per chunk: 256 */
 
+/* A prefetched chunk held in daemon memory until READs have moved it into the page cache. */
+enum { CA_PF_INFLIGHT = 1, CA_PF_READY = 2, CA_PF_FAILED = 3 };
+typedef struct {
+    void *data;                     /* mmap'd, CA_CHUNK bytes (page aligned, for O_DIRECT) */
+    uint32_t len;                   /* valid bytes (the file's last chunk is shorter) */
+    uint8_t state;                  /* CA_PF_* */
+    uint8_t used;                   /* served at least one READ */
+    uint16_t refs;                  /* READ replies currently pointing into data */
+} ca_pf_t;
+
 typedef struct {
     uint64_t bits[CA_PAGES / 64];   /* pages believed in the mount's page cache */
     uint16_t npages;                /* popcount of bits */
+    uint16_t cap_pages;             /* pages of this chunk (the last one may be short) */
     int16_t group;                  /* layer group of the chunk's first tensor byte, -1 none */
     uint8_t pinned;                 /* never evicted by the budget (pinned group) */
-    uint8_t stream;                 /* policy: chunk belongs to the streamed (non-resident) set */
+    uint8_t small;                  /* of a small group (<= budget/64): evicted last */
+    uint8_t keep;                   /* in the resident set planned for a cyclic reader */
+    uint32_t cyc;                   /* position in the cyclic (execution) order, CA_NO_CYC if none */
     uint64_t last_use;              /* fu_now_ns() of the last READ that touched it */
+    ca_pf_t *pf;                    /* prefetched data, NULL when none */
 } ca_chunk_t;
+
+#define CA_NO_CYC UINT32_MAX
+
+/* Reference to one chunk: file index and chunk index. */
+typedef struct {
+    uint32_t file;
+    uint32_t chunk;
+} ca_ref_t;
+
+/* Access-pattern modes detected from READs (cache_order.c). */
+enum { CA_MODE_RANDOM = 0, CA_MODE_CYCLIC = 1 };
+
+struct src;
 
 typedef struct ca_file {
     uint64_t ino;                   /* FUSE inode */
     uint64_t size;
+    struct src *src;                /* backing source (for prefetch reads) */
     size_t n_chunks;
     ca_chunk_t *chunks;
     pthread_mutex_t lock;           /* guards chunks[] */
+    pthread_cond_t pf_cv;           /* a prefetch of this file completed */
     _Atomic uint64_t pages;         /* resident pages of this file */
     const char *display;            /* path shown in stats (owned by the tree) */
     int index;                      /* position in ca_t.files */
@@ -57,6 +86,8 @@ typedef struct {
     uint32_t file;
     uint32_t chunk;
     uint64_t key;                   /* sort key, smallest evicted first */
+    uint32_t dist;                  /* cyclic distance ahead of the reader (UINT32_MAX: unknown) */
+    uint8_t tier;                   /* 0 non-model, 1 streamed, 2 resident set, 3 small groups */
 } ca_victim_t;
 
 typedef struct ca {
@@ -76,6 +107,19 @@ typedef struct ca {
     int stop;
     uint64_t drop_gen, drop_done;   /* `drop` requests and completions */
     uint64_t rounds;                /* completed eviction rounds */
+    /* cyclic order (cache_order.c) */
+    ca_ref_t *order;                /* cyc index -> chunk */
+    uint32_t n_cyc;
+    uint32_t *group_last;           /* per group: last cyc index of its chunks (CA_NO_CYC if none) */
+    uint64_t *group_bytes;          /* per group: tensor bytes (small groups are kept longest) */
+    size_t n_groups;
+    _Atomic uint32_t pos;           /* cyc index of the last READ */
+    _Atomic int mode;               /* CA_MODE_* */
+    _Atomic uint32_t fwd_score;     /* EWMA of forward steps, 0..1024 */
+    _Atomic uint32_t jumps;         /* consecutive non-forward READs */
+    _Atomic uint64_t cycle_mark;    /* backing bytes at the last wrap of the reader */
+    _Atomic uint64_t last_cycle_bytes; /* backing bytes read during the last full cycle */
+    pthread_mutex_t evict_mu;       /* one evicting thread at a time (evictor, prefetcher) */
 } ca_t;
 
 /* Initialise with a budget in bytes. 0 or -errno. */
@@ -85,6 +129,43 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx);
  * it may be NULL. Returns the file state or NULL on ENOMEM. */
 ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display,
                        int (*group_at)(void *ctx, uint64_t off), void *ctx);
+
+/* After every ca_add_file: build the cyclic order of model chunks (by layer group in
+ * execution order, then file, then offset) for n_groups groups with their byte sizes
+ * (group_bytes may be NULL). 0 or -ENOMEM. */
+int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes);
+
+/* A READ touched [off, off+len) of f: update the reader position, the access-pattern
+ * mode and the cycle counter. Returns 1 when the pattern is cyclic. */
+int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off);
+
+/* Cyclic distance of chunk cyc ahead of the reader position (0 = at or just behind). */
+uint32_t ca_distance(const ca_t *c, uint32_t cyc);
+
+/* Make room for `bytes` more under the budget by evicting only chunks whose distance is
+ * greater than `dist` (or non-model bytes). 0 when there is room, -ENOSPC if not. */
+int ca_make_room(ca_t *c, uint64_t bytes, uint32_t dist);
+
+/* The evictor's hysteresis: it evicts down to budget - ca_hysteresis() (max(budget/128, 1 MiB)). */
+uint64_t ca_hysteresis(const ca_t *c);
+
+/* Bytes kept free below the budget by prefetch: the hysteresis plus 2 MiB per prefetch
+ * thread for pages served while their buffer is still held. */
+uint64_t ca_headroom(const ca_t *c);
+
+/* How far ahead (bytes of the cyclic order) the prefetcher may read: budget/32, clamped
+ * to 2..64 MiB. */
+uint64_t ca_window_bytes(const ca_t *c);
+
+/* Choose the resident ("keep") set for a cyclic reader: chunks spread evenly over the
+ * cyclic order whose total is budget - headroom - window - pinned/small bytes; every
+ * other model chunk is streamed. Called on build and whenever the budget or the pins
+ * change. */
+void ca_plan(ca_t *c);
+
+/* Release a prefetch buffer (under f->lock; the caller checked refs == 0). Counts wasted
+ * when it never served a READ. */
+void ca_pf_free(ca_t *c, ca_chunk_t *ch);
 
 /* Start the evictor thread (after daemonizing). 0 or -errno. */
 int ca_start(ca_t *c, struct fuse_session *se);
@@ -134,7 +215,11 @@ void *ca_evictor_main(void *arg);
  * Returns the number written (at most cap). */
 size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap);
 
-/* Clear chunk k of f (under f->lock) and return its resident bytes (0 if none). */
+/* Clear chunk k of f (under f->lock): its page bits and its prefetch buffer when not in
+ * use. Returns the bytes released from the count (0 if none). */
 uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k);
+
+/* Evict chunk k of f: clear, then invalidate its range in the kernel. Bytes released. */
+uint64_t ca_evict_chunk(ca_t *c, ca_file_t *f, size_t k);
 
 #endif

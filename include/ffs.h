@@ -15,6 +15,7 @@
 #include "ffs_opts.h"
 #include "ffs_tree.h"
 #include "layout.h"
+#include "prefetch.h"
 #include "stats.h"
 
 #define FFS_VERSION "0.1.0"
@@ -32,6 +33,7 @@ typedef struct ffs {
     ffs_tree_t tree;
     ly_layout_t ly;
     ca_t ca;
+    pf_t pf;
     sx_stats_t sx;
     struct fuse_session *se;
     uid_t owner;                    /* uid that mounted: only it may write `control` */
@@ -59,6 +61,9 @@ void ffs_destroy(ffs_t *fs);
 
 /* The FUSE low-level operation table (userdata must be the ffs_t *). */
 const struct fuse_lowlevel_ops *ffs_lowlevel_ops(void);
+
+/* Answer a READ of model file n (ffs_read.c). */
+void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t off);
 
 /* Remember a control-command error for `.flashfs/last_error`. */
 void ffs_set_last_error(ffs_t *fs, const char *msg);
