@@ -201,10 +201,11 @@ typedef struct {
     int accumulate;
 } ek_mm_job_t;
 
-static void ek_mm_task(void *ctx, int i, int n)
+static void ek_mm_task(void *ctx, int i, int n, int tid)
 {
     ek_mm_job_t *j = ctx;
     long lo, hi;
+    (void)tid;
     ep_range(j->w->rows, i, n, 16, &lo, &hi);
     if (lo < hi)
         j->isa->mm_rows(j->w, j->bias, j->x, j->T, j->out, j->ldo, j->accumulate, (int)lo, (int)hi);
@@ -214,11 +215,12 @@ void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const floa
                float *out, int ldo, int accumulate)
 {
     ek_mm_job_t j = { ek_get(), w, bias, x, T, out, ldo, accumulate };
-    /* Tiny products are not worth waking the pool. */
+    /* Tiny products are not worth waking the pool; otherwise 8 chunks per thread (of at
+     * least 16 rows) so a thread that gets descheduled leaves little to wait for. */
+    long blocks = (w->rows + 15) / 16, chunks = 8l * ep_threads(pool);
     if ((long)w->rows * w->cols * T < 32768)
-        ek_mm_task(&j, 0, 1);
-    else
-        ep_run(pool, ek_mm_task, &j);
+        chunks = 1;
+    ep_run(pool, (int)(blocks < chunks ? blocks : chunks), ek_mm_task, &j);
 }
 
 float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n)

@@ -307,16 +307,16 @@ typedef struct {
     int T, p0;
 } em_att_job_t;
 
-static void em_att_task(void *ctx, int ti, int tn)
+static void em_att_task(void *ctx, int ci, int cn, int tid)
 {
     em_att_job_t *j = ctx;
     em_model_t *m = j->m;
     const int HD = m->HD, group = m->NH / m->NKV;
     const size_t es = ek_dtype_size(m->kv_dt);
     const float scale = 1.0f / sqrtf((float)HD);
-    float *sc = m->scores + (size_t)ti * m->o.capacity;
+    float *sc = m->scores + (size_t)tid * m->o.capacity;
     long lo, hi;
-    ep_range((long)j->T * m->NH, ti, tn, 1, &lo, &hi);
+    ep_range((long)j->T * m->NH, ci, cn, 1, &lo, &hi);
     for (long task = lo; task < hi; task++) {
         int t = (int)(task / m->NH), h = (int)(task % m->NH), kvh = h / group;
         int n = j->p0 + t + 1;
@@ -379,10 +379,10 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         }
     }
     em_att_job_t aj = { m, L, T, p0 };
-    if ((long)T * m->NH * (p0 + T) * m->HD < 16384)
-        em_att_task(&aj, 0, 1);
-    else
-        ep_run(m->pool, em_att_task, &aj);
+    long tasks = (long)T * m->NH, chunks = 4l * ep_threads(m->pool);
+    if (tasks * (p0 + T) * m->HD < 16384)
+        chunks = 1;
+    ep_run(m->pool, (int)(tasks < chunks ? tasks : chunks), em_att_task, &aj);
     ek_matmul(m->pool, &w[EW_O], L->bias[EW_O], m->att, T, m->x, m->H, 1);
 
     /* MLP block */

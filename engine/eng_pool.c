@@ -1,16 +1,22 @@
-/* eng_pool.c — persistent worker threads with spin-then-sleep hand-off (see eng_pool.h).
+/* eng_pool.c — persistent workers claiming chunks of a job (see eng_pool.h).
  *
- * A job is published by bumping `gen`; each worker remembers the last generation it ran.
- * Workers spin on `gen` for EP_SPIN_NS, then sleep on `cv` (re-checking `gen` under the
- * lock, so a publish between the check and the wait is never lost: the publisher bumps
- * `gen` and broadcasts under the same lock when anyone sleeps). Completion is an atomic
- * counter the caller spins on (jobs are short). */
+ * `state` packs the job generation (high 32 bits) and the next unclaimed chunk (low 32).
+ * A thread claims a chunk with a compare-and-swap that also checks the generation, so a
+ * worker that wakes late, after its job was finished by others, can never claim a chunk
+ * of a newer job with the old job's function: fn/ctx are read after seeing the new
+ * generation and are only rewritten once every chunk of the job is done, which a
+ * successful claim proves has not happened. `done` counts finished chunks; the caller
+ * returns when it reaches n_chunks.
+ *
+ * Idle workers spin on `state` for EP_SPIN_NS (yielding the CPU now and then), then sleep
+ * on `cv`; the publisher broadcasts when anyone sleeps (Dekker-style check of `sleepers`
+ * after the publish, with sequentially consistent atomics on both sides). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "eng_pool.h"
 #include "fu_util.h"
@@ -22,12 +28,13 @@ struct ep_pool {
     pthread_t *tids;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;            /* job generation */
-    atomic_int done;            /* workers finished with the current job */
-    atomic_int sleepers;        /* workers waiting on cv */
+    _Atomic uint64_t state;     /* gen << 32 | next chunk */
+    atomic_int n_chunks;
+    atomic_int done;            /* chunks finished in the current job */
+    atomic_int sleepers;
     atomic_int stop;
-    ep_fn fn;
-    void *ctx;
+    _Atomic(ep_fn) fn;
+    _Atomic(void *) ctx;
 };
 
 typedef struct {
@@ -42,6 +49,24 @@ static inline void ep_relax(void)
 #endif
 }
 
+/* Claim and run chunks of generation gen until none is left. */
+static void ep_work(ep_pool_t *p, uint32_t gen, int tid)
+{
+    uint64_t s = atomic_load(&p->state);
+    ep_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+    int n = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+    for (;;) {
+        if ((uint32_t)(s >> 32) != gen || (int)(uint32_t)s >= n)
+            return;
+        if (!atomic_compare_exchange_weak(&p->state, &s, s + 1))
+            continue;           /* s reloaded */
+        fn(ctx, (int)(uint32_t)s, n, tid);
+        atomic_fetch_add(&p->done, 1);
+        s = atomic_load(&p->state);
+    }
+}
+
 /* ---- worker -------------------------------------------------------------------- */
 
 static void *ep_worker(void *arg)
@@ -50,26 +75,25 @@ static void *ep_worker(void *arg)
     ep_pool_t *p = wa->p;
     int id = wa->id;
     free(wa);
-    unsigned seen = 0;          /* gen at creation: a job may be published before we run */
+    uint32_t seen = 0;          /* generation at creation */
     for (;;) {
         uint64_t t0 = 0;
         unsigned spins = 0;
-        unsigned g;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+        uint32_t g;
+        while ((g = (uint32_t)(atomic_load(&p->state) >> 32)) == seen) {
             if (atomic_load(&p->stop))
                 return NULL;
             ep_relax();
-            if ((++spins & 255) != 0)
+            if ((++spins & 127) != 0)
                 continue;
-            if (spins > 4096)
-                sched_yield();  /* oversubscribed machine: let the others run */
+            sched_yield();      /* on a busy machine, let the thread we wait for run */
             uint64_t now = fu_now_ns();
             if (!t0) {
                 t0 = now;
             } else if (now - t0 > EP_SPIN_NS) {
                 pthread_mutex_lock(&p->mu);
                 atomic_fetch_add(&p->sleepers, 1);
-                while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
+                while ((uint32_t)(atomic_load(&p->state) >> 32) == seen && !atomic_load(&p->stop))
                     pthread_cond_wait(&p->cv, &p->mu);
                 atomic_fetch_sub(&p->sleepers, 1);
                 pthread_mutex_unlock(&p->mu);
@@ -79,8 +103,7 @@ static void *ep_worker(void *arg)
         seen = g;
         if (atomic_load(&p->stop))
             return NULL;
-        p->fn(p->ctx, id, p->n);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        ep_work(p, g, id);
     }
 }
 
@@ -97,10 +120,13 @@ int ep_create(int n_threads, ep_pool_t **out)
     p->n = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    atomic_init(&p->gen, 0);
+    atomic_init(&p->state, 0);
+    atomic_init(&p->n_chunks, 0);
     atomic_init(&p->done, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->ctx, NULL);
     if (n_threads > 1) {
         p->tids = calloc((size_t)n_threads, sizeof *p->tids);
         if (!p->tids) {
@@ -132,26 +158,31 @@ int ep_threads(const ep_pool_t *p)
     return p ? p->n : 1;
 }
 
-void ep_run(ep_pool_t *p, ep_fn fn, void *ctx)
+void ep_run(ep_pool_t *p, int n_chunks, ep_fn fn, void *ctx)
 {
-    if (!p || p->n == 1) {
-        fn(ctx, 0, 1);
+    if (n_chunks <= 0)
+        return;
+    if (!p || p->n == 1 || n_chunks == 1) {
+        for (int i = 0; i < n_chunks; i++)
+            fn(ctx, i, n_chunks, 0);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1);   /* seq_cst: pairs with the sleepers check */
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store(&p->done, 0);
+    uint32_t gen = (uint32_t)(atomic_load(&p->state) >> 32) + 1;
+    atomic_store(&p->state, (uint64_t)gen << 32);   /* publish (seq_cst) */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(ctx, 0, p->n);
-    for (unsigned spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1; spins++) {
+    ep_work(p, gen, 0);
+    for (unsigned spins = 0; atomic_load(&p->done) < n_chunks; spins++) {
         ep_relax();
-        if (spins > 2048)
-            sched_yield();      /* a worker was descheduled: give it the CPU */
+        if ((spins & 63) == 63)
+            sched_yield();      /* a worker holds a chunk but was descheduled */
     }
 }
 

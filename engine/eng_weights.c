@@ -255,6 +255,8 @@ int ew_open(ew_model_t *m, const char *dir, char *err, size_t errlen)
     char path[600], why[256] = "";
     snprintf(path, sizeof path, "%s/config.json", m->dir);
     int rc = hc_load(path, &m->cfg, why, sizeof why);
+    if (rc && why[0] && strstr(why, path))
+        return fu_err(err, errlen, rc, "%s", why);
     if (rc)
         return fu_err(err, errlen, rc, "%s: %s", path, why[0] ? why : strerror(-rc));
     if ((rc = ew_check_config(&m->cfg, path, err, errlen)))
