@@ -15,7 +15,7 @@
 
 #include "tok_internal.h"
 
-#define TK_STREAM_HOLD 256
+#define TK_STREAM_HOLD 1024
 
 struct tk_stream {
     const tk_tokenizer_t *tk;

@@ -2,8 +2,10 @@
  *
  * Supported: byte-level BPE (GPT-2, Llama 3, Qwen2: Split regex + ByteLevel) and
  * SentencePiece-style BPE with byte fallback (Llama 2, Mistral: classic normalizer form
- * and Metaspace pre-tokenizer form). Added/special tokens split the text first.
- * Token ids are int32_t. All functions return 0 or -errno; err gets a reason. */
+ * and Metaspace pre-tokenizer form), with the NFC normalizer of Qwen2 files. Added/special
+ * tokens split the text first. Token ids are int32_t. All functions return 0 or -errno;
+ * err gets a reason. A loaded tokenizer is read-only: tk_encode/tk_decode may run on
+ * several threads at once (a tk_stream_t belongs to one thread). See docs/tokenizer.md. */
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
