@@ -1,7 +1,7 @@
 /* tok_cli.c — `flashgen tokenize`: print the ids of a text, or the text of ids.
  *
  *   flashgen tokenize -m MODEL_DIR [--special] [--tokens] [TEXT]
- *       ids of TEXT (or of stdin when TEXT is absent), space separated, one line;
+ *       ids of TEXT (or of stdin, byte for byte, when TEXT is absent), space separated;
  *       --special adds the post-processor's tokens (BOS), --tokens prints "id<TAB>token"
  *       lines instead.
  *   flashgen tokenize -m MODEL_DIR --decode [IDS...]
