@@ -64,6 +64,32 @@ print("   %d tensors in %d files, groups: %s" % (n, len(files),
       ", ".join(g["name"] if isinstance(g, dict) else str(g) for g in ly.get("groups", []))))
 PY
 
+echo "== generating through the mount: flashgen -m $MNT -p \"And God said\" (streaming layers, --ram 8M)"
+FLASHGEN="$BUILD/flashgen"
+if [ -x "$FLASHGEN" ]; then
+    GEN_OUT=$(mktemp "${TMPDIR:-/tmp}/flashgen-demo.XXXXXX")
+    "$FLASHGEN" -m "$MNT" -p "And God said" -n 48 --greedy --ignore-eos --stream --ram 8M --stats \
+        -t 2 > "$GEN_OUT"
+    printf 'And God said'
+    cat "$GEN_OUT"
+    if python3 - "$MODEL/reference.json" "$GEN_OUT" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[1]))["prompts"][0]
+got = open(sys.argv[2], encoding="utf-8").read()
+sys.exit(0 if ref["prompt"] == "And God said" and got == ref["greedy_text"] + "\n" else 1)
+PY
+    then
+        echo "   ok   identical to the transformers reference (greedy, 48 tokens)"
+    else
+        echo "   FAIL flashgen output differs from the reference greedy text" >&2
+        rm -f "$GEN_OUT"
+        exit 1
+    fi
+    rm -f "$GEN_OUT"
+else
+    echo "   (skipped: $FLASHGEN not built)"
+fi
+
 echo "== $MNT/.flashfs/stats"
 cat "$MNT/.flashfs/stats"
 
