@@ -224,6 +224,12 @@ int pk_frame_decode(fu_read_fn rd, void *ctx, const pk_frame_t *f, void *dctx,
     if (rc < 0)
         return fu_err(err, errlen, rc, "read of %u bytes at %llu failed", f->csize,
                       (unsigned long long)f->coff);
+    return pk_frame_decode_buf(f, dctx, cbuf, tmp, out, err, errlen);
+}
+
+int pk_frame_decode_buf(const pk_frame_t *f, void *dctx, const uint8_t *cbuf, uint8_t *tmp,
+                        uint8_t *out, char *err, size_t errlen)
+{
     if (le32(cbuf) != PK_ZSTD_MAGIC)
         return fu_err(err, errlen, -EIO, "not a zstd frame");
     unsigned long long cs = ZSTD_getFrameContentSize(cbuf, f->csize);

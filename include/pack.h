@@ -107,6 +107,11 @@ uint32_t pk_table_find(const pk_table_t *t, uint64_t off);
 int pk_frame_decode(fu_read_fn rd, void *ctx, const pk_frame_t *f, void *dctx,
                     uint8_t *cbuf, uint8_t *tmp, uint8_t *out, char *err, size_t errlen);
 
+/* Decode frame f from its compressed bytes cbuf (f->csize bytes, already read) into out,
+ * with tmp as for pk_frame_decode. 0 or -EIO (err says why). */
+int pk_frame_decode_buf(const pk_frame_t *f, void *dctx, const uint8_t *cbuf, uint8_t *tmp,
+                        uint8_t *out, char *err, size_t errlen);
+
 /* ---- reader: thread-safe logical reads of an open packed file ------------------- */
 
 typedef struct pk_reader pk_reader_t;

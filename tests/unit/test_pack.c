@@ -206,6 +206,15 @@ START_TEST(roundtrip_plain_1thread)
 }
 END_TEST
 
+START_TEST(roundtrip_buffered_fallback)
+{
+    /* the path taken where O_DIRECT is refused: buffered pread + DONTNEED */
+    setenv("FLASHFS_PACK_NO_DIRECT", "1", 1);
+    check_roundtrip(1, 8192, 2);
+    unsetenv("FLASHFS_PACK_NO_DIRECT");
+}
+END_TEST
+
 START_TEST(roundtrip_big_frames)
 {
     check_roundtrip(1, PK_DEFAULT_FRAME, 3);
@@ -479,6 +488,7 @@ Suite *pack_suite(void)
     tcase_add_test(tc, roundtrip_grouped);
     tcase_add_test(tc, roundtrip_plain_1thread);
     tcase_add_test(tc, roundtrip_big_frames);
+    tcase_add_test(tc, roundtrip_buffered_fallback);
     tcase_add_test(tc, grouping_helps);
     tcase_add_test(tc, empty_file);
     tcase_add_test(tc, corrupt_frame_eio_only_there);
