@@ -7,10 +7,11 @@
 #   sh tools/bench_stream.sh [--quick]
 #
 # Model: flashfs-mkmodel --preset llama-3.2-1b (bf16, 1.83 GiB; quick: 4 of its 16 layers,
-# 0.47 GiB), cached in $FLASHFS_BUILD/bench-models/. Reader: flashfs-bench-reader, pread
-# and mmap, with no compute pause and with a pause per layer of 1.5x the layer's cold read
-# time (measured here with dd). Every run starts cold (page caches dropped, fresh mount or
-# fresh cgroup); W warm-up cycles, then C measured cycles; medians over RUNS runs.
+# 0.47 GiB), cached in $FLASHFS_BUILD/bench-models/ (rewritten when mkmodel's sources
+# change). Reader: flashfs-bench-reader, pread and mmap, with no compute pause and with
+# a pause per layer of 1.5x the layer's cold read time (measured here with dd). Every run
+# starts cold (page caches dropped, fresh mount or fresh cgroup); W warm-up cycles, then C
+# measured cycles; medians over RUNS runs.
 # Environment overrides: STREAM_RUNS, STREAM_CYCLES, STREAM_COMPUTE=sleep|busy (how the
 # pause is spent: sleeping leaves the CPU to the daemon, busy models an engine computing),
 # STREAM_FORMAT=safetensors|gguf (the model as one GGUF file instead).
@@ -54,14 +55,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- the model (regenerated when missing or older than flashfs-mkmodel) --------------------
+# ---- the model (regenerated when missing or when the generator's sources changed) ----------
 MODEL=$BL_BUILD/bench-models/stream-$TAG
-STAMP=$MODEL/config.json
-[ "$FORMAT" = gguf ] && STAMP=$MODEL/model.gguf
-if [ ! -f "$STAMP" ] || [ "$MK" -nt "$STAMP" ]; then
+WANT="$SHAPE --format $FORMAT / $(cat tools/flashfs_mkmodel.c tools/mkmodel_*.c | cksum)"
+if [ "$(cat "$MODEL/.bench-stamp" 2>/dev/null)" != "$WANT" ]; then
     echo "bench_stream: writing the model to $MODEL" >&2
     rm -rf "$MODEL"
     "$MK" "$MODEL" $SHAPE --format "$FORMAT" --quiet || exit 1
+    echo "$WANT" > "$MODEL/.bench-stamp"
 fi
 MODEL_BYTES=$(find "$MODEL" -type f \( -name '*.safetensors' -o -name '*.gguf' \) -exec stat -c %s {} + |
               awk '{ s += $1 } END { print s }')
