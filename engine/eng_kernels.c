@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "eng_kernels.h"
@@ -171,8 +172,13 @@ void ek_init(int portable)
     /* F16C via cpuid leaf 1 (ECX bit 29): clang 14 has no "f16c" for the builtin. */
     unsigned a, b, c, d;
     int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-    if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
+    if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
         ek_cur = &ek_isa_avx2;
+        /* AVX-512 matrix products unless FLASHGEN_ISA=avx2 asks for the AVX2 ones. */
+        const char *want = getenv("FLASHGEN_ISA");
+        if (__builtin_cpu_supports("avx512f") && !(want && !strcmp(want, "avx2")))
+            ek_cur = ek_isa_avx512_make();
+    }
 #else
     (void)portable;
 #endif

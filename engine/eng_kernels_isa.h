@@ -18,4 +18,7 @@ typedef struct {
 /* The AVX2/FMA/F16C kernels (eng_kernels_avx2.c); only call when the CPU has them. */
 extern const ek_isa_t ek_isa_avx2;
 
+/* The AVX-512F table (matrix product in AVX-512, the rest AVX2); only call on such CPUs. */
+const ek_isa_t *ek_isa_avx512_make(void);
+
 #endif

@@ -41,9 +41,19 @@ START_TEST(f16_conversions)
 }
 END_TEST
 
-static void check_matmul(int portable, ek_dtype_t dt, int rows, int cols, int T, int use_bias, int acc)
+/* mode 0: best ISA (AVX-512 where present), 1: AVX2 (FLASHGEN_ISA=avx2), 2: portable C. */
+static void set_isa(int mode)
 {
-    ek_init(portable);
+    if (mode == 1)
+        setenv("FLASHGEN_ISA", "avx2", 1);
+    else
+        unsetenv("FLASHGEN_ISA");
+    ek_init(mode == 2);
+}
+
+static void check_matmul(int mode, ek_dtype_t dt, int rows, int cols, int T, int use_bias, int acc)
+{
+    set_isa(mode);
     ep_pool_t *pool = NULL;
     ck_assert_int_eq(ep_create(2, &pool), 0);
     size_t es = ek_dtype_size(dt);
@@ -96,19 +106,19 @@ static void check_matmul(int portable, ek_dtype_t dt, int rows, int cols, int T,
 START_TEST(matmul_sizes)
 {
     static const int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 2 }, { 64, 64, 3 },
-                                     { 70, 200, 4 }, { 130, 35, 7 }, { 256, 96, 1 }, { 300, 260, 9 } };
-    for (int portable = 0; portable < 2; portable++)
+                                     { 70, 200, 4 }, { 130, 35, 7 }, { 256, 96, 1 }, { 300, 260, 9 }, { 41, 1000, 13 } };
+    for (int mode = 0; mode < 3; mode++)
         for (int dt = 0; dt < 3; dt++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-                check_matmul(portable, (ek_dtype_t)dt, shapes[s][0], shapes[s][1], shapes[s][2],
+                check_matmul(mode, (ek_dtype_t)dt, shapes[s][0], shapes[s][1], shapes[s][2],
                              (int)(s & 1), (int)((s >> 1) & 1));
 }
 END_TEST
 
 START_TEST(small_kernels)
 {
-    for (int portable = 0; portable < 2; portable++) {
-        ek_init(portable);
+    for (int mode = 0; mode < 3; mode++) {
+        set_isa(mode);
         float a[37], b[37], y[37];
         uint16_t bh[37];
         double ref = 0, refh = 0;

@@ -3,6 +3,7 @@
  * a partial budget), AVX2 and portable kernels. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "eng_testutil.h"
 
@@ -54,6 +55,14 @@ START_TEST(resident_portable)
 }
 END_TEST
 
+START_TEST(resident_avx2)
+{
+    setenv("FLASHGEN_ISA", "avx2", 1);     /* AVX2 kernels even on an AVX-512 CPU */
+    run(_i, EM_RESIDENT, 0, 0, "resident, AVX2");
+    unsetenv("FLASHGEN_ISA");
+}
+END_TEST
+
 START_TEST(stream_all)
 {
     run(_i, EM_STREAM, 0, 0, "streaming (no budget)");
@@ -84,6 +93,7 @@ Suite *eng_parity_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, resident, 0, N_FIX);
     tcase_add_loop_test(tc, resident_portable, 0, N_FIX);
+    tcase_add_loop_test(tc, resident_avx2, 0, N_FIX);
     tcase_add_loop_test(tc, stream_all, 0, N_FIX);
     tcase_add_loop_test(tc, stream_partial, 0, N_FIX);
     tcase_add_loop_test(tc, batch_small, 0, N_FIX);
