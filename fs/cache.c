@@ -15,6 +15,7 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx)
     memset(c, 0, sizeof *c);
     c->sx = sx;
     atomic_store(&c->budget, budget);
+    atomic_store(&c->depth, 1);
     if (pthread_mutex_init(&c->mu, NULL) || pthread_mutex_init(&c->evict_mu, NULL))
         return -ENOMEM;
     pthread_condattr_t ca;
@@ -171,7 +172,10 @@ void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
     /* Back-pressure: far over budget (the evictor lags behind many readers), wait for
      * eviction rounds, bounded so a stuck invalidation cannot stall readers for long. */
     uint64_t slack = budget / 16 > (4ull << 20) ? (4ull << 20) : budget / 16;
-    for (int i = 0; i < 10 && ca_total(c) > budget + slack; i++) {
+    if (slack < CA_CHUNK)
+        slack = CA_CHUNK;
+    /* only page cache can be evicted for us; buffers in use are released by their READs */
+    for (int i = 0; i < 10 && ca_total(c) > budget + slack && atomic_load(&c->pc_pages) * CA_PAGE > slack; i++) {
         struct timespec ts = deadline_ms(10);
         pthread_mutex_lock(&c->mu);
         pthread_cond_signal(&c->wake);

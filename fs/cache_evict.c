@@ -9,6 +9,7 @@
  * fuse_lowlevel_notify_inval_inode(range). A READ racing with it marks its pages after
  * its reply, so every interleaving leaves the count >= what the kernel holds. */
 #include "cache.h"
+#include "prefetch.h"
 #include "fu_util.h"
 
 #include <errno.h>
@@ -57,9 +58,10 @@ static ca_victim_t *victims(ca_t *c, size_t *n)
     return v;
 }
 
-/* Evict policy victims until the total is <= target. */
-static void evict_to(ca_t *c, uint64_t target)
+/* Evict policy victims until the total is <= target. Returns the bytes released. */
+static uint64_t evict_to(ca_t *c, uint64_t target)
 {
+    uint64_t freed = 0;
     pthread_mutex_lock(&c->evict_mu);
     size_t n;
     ca_victim_t *v = victims(c, &n);
@@ -68,9 +70,10 @@ static void evict_to(ca_t *c, uint64_t target)
         drop_all(c);
     }
     for (size_t i = 0; v && i < n && ca_total(c) > target; i++)
-        ca_evict_chunk(c, c->files[v[i].file], v[i].chunk);
+        freed += ca_evict_chunk(c, c->files[v[i].file], v[i].chunk);
     free(v);
     pthread_mutex_unlock(&c->evict_mu);
+    return freed;
 }
 
 uint64_t ca_hysteresis(const ca_t *c)
@@ -81,17 +84,61 @@ uint64_t ca_hysteresis(const ca_t *c)
 
 uint64_t ca_headroom(const ca_t *c)
 {
-    return ca_hysteresis(c) + 2 * 2 * CA_CHUNK;
+    return ca_hysteresis(c) + 2 * PF_THREADS * CA_CHUNK;
+}
+
+/* Median size of the non-empty groups: the size of a layer in a transformer, where the
+ * embedding and head groups are outliers. */
+static uint64_t group_median(const ca_t *c)
+{
+    uint64_t *v = malloc((c->n_groups + 1) * sizeof *v);
+    size_t n = 0;
+    if (!v)
+        return 0;
+    for (size_t g = 0; g < c->n_groups; g++)
+        if (c->group_bytes[g])
+            v[n++] = c->group_bytes[g];
+    /* insertion sort: a model has at most a few hundred groups */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    uint64_t m = n ? v[n / 2] : 0;
+    free(v);
+    return m;
 }
 
 uint64_t ca_window_bytes(const ca_t *c)
 {
-    uint64_t w = atomic_load(&((ca_t *)c)->budget) / 32;
+    ca_t *m = (ca_t *)c;
+    uint64_t budget = atomic_load(&m->budget), total = 0;
+    for (size_t g = 0; g < m->n_groups; g++)
+        total += m->group_bytes[g];
+    uint64_t gmax = m->group_median;
+    /* streamed share of a group when the rest of the budget is resident */
+    uint64_t h = ca_headroom(c);
+    uint64_t res = budget > h ? budget - h : 0;
+    uint64_t streamed = total > res ? gmax * (total - res) / total : 0;
+    int depth = atomic_load(&m->depth);
+    uint64_t w = streamed * (uint64_t)(depth < 1 ? 1 : depth) + 2 * CA_CHUNK;
+    if (w > budget / 8)
+        w = budget / 8;
     if (w < 2 * CA_CHUNK)
         w = 2 * CA_CHUNK;
-    if (w > 64 * CA_CHUNK)
-        w = 64 * CA_CHUNK;
     return w;
+}
+
+void ca_set_group_median(ca_t *c)
+{
+    c->group_median = group_median(c);
+}
+
+void ca_set_depth(ca_t *c, int depth)
+{
+    atomic_store(&c->depth, depth);
+    ca_plan(c);
 }
 
 int ca_make_room(ca_t *c, uint64_t bytes, uint32_t dist)
@@ -140,11 +187,14 @@ void *ca_evictor_main(void *arg)
         }
         if (ca_total(c) > budget) {
             pthread_mutex_unlock(&c->mu);
-            evict_to(c, budget - ca_hysteresis(c));
+            uint64_t freed = evict_to(c, budget - ca_hysteresis(c));
             pthread_mutex_lock(&c->mu);
             c->rounds++;
             pthread_cond_broadcast(&c->done);
-            continue;
+            /* Nothing evictable (pinned groups or buffers in use fill the budget):
+             * sleep below instead of spinning. */
+            if (freed)
+                continue;
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

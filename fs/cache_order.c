@@ -79,6 +79,7 @@ int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes)
     }
     c->n_cyc = (uint32_t)n;
     free(o);
+    ca_set_group_median(c);
     ca_plan(c);
     return 0;
 }

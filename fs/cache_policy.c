@@ -7,8 +7,8 @@
  *           CYCLIC reader: farthest ahead of the reader first — the chunk just passed
  *           is needed last (Belady's rule on a ring); plain LRU would evict exactly what
  *           is needed next. With a RANDOM reader every model chunk is here, LRU;
- *   tier 2  the resident set of a cyclic reader: farthest first, only when the budget
- *           shrank below it (ca_plan then re-plans it);
+ *   tier 2  the resident set of a cyclic reader and prefetched chunks not read yet:
+ *           farthest first, only when the budget shrank or the window overshot it;
  *   tier 3  chunks of small groups (<= budget/64, e.g. the final norm): LRU, last.
  * Keeping a fixed resident set and streaming the rest reads model - resident bytes from
  * the backing store per cycle; pure Belady with a prefetch window would let the window
@@ -47,7 +47,9 @@ size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap)
                 if (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) {
                     v.tier = 3;
                 } else if (cyclic) {
-                    v.tier = ch->keep ? 2 : 1;
+                    /* a prefetched chunk not yet read is as valuable as the resident
+                     * set: both cost a re-read; the farthest of them goes first */
+                    v.tier = ch->keep || (idle_pf && !ch->pf->used) ? 2 : 1;
                     v.key = (uint64_t)(UINT32_MAX - v.dist); /* farthest first */
                 }
             }

@@ -354,6 +354,7 @@ static int exec_one(ffs_t *fs, const ctl_cmd_t *c, char *err, size_t errlen)
         return 0;
     case CTL_CMD_PREFETCH_DEPTH:
         atomic_store(&fs->prefetch_depth, (int)c->value);
+        ca_set_depth(&fs->ca, (int)c->value);
         return 0;
     }
     return fu_err(err, errlen, -EINVAL, "unsupported command");

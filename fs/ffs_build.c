@@ -55,7 +55,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
     ly_init(&fs->ly);
     sx_init(&fs->sx);
     atomic_store(&fs->prefetch_on, o->prefetch);
-    atomic_store(&fs->prefetch_depth, 2);
+    atomic_store(&fs->prefetch_depth, 1);
     if (pthread_mutex_init(&fs->err_mu, NULL))
         return -ENOMEM;
     int rc = ca_init(&fs->ca, o->budget, &fs->sx);

@@ -6,7 +6,7 @@
  *      in flight: a "late" prefetch), reply straight from those buffers with an iovec —
  *      the bytes go from the buffer into the page cache in one copy (a hit);
  *   3. otherwise read the range from the backing store into a per-thread aligned buffer
- *      (counted as daemon memory while the thread lives) and reply with it (a miss);
+ *      and reply with it (a miss);
  *   4. after the reply, mark the pages resident (ca_served) and free prefetch buffers
  *      whose chunk is now entirely in the page cache. */
 #include "ffs.h"
@@ -21,13 +21,13 @@
 #define MAX_SEGS 4
 
 /* Per-thread READ buffer, 4 KiB aligned for O_DIRECT backing reads, grown on demand.
- * It is daemon memory held for the mount, so it counts against the budget for as long
- * as it exists; a thread-specific-data destructor frees and uncounts it when libfuse
- * ends an idle worker thread. */
+ * Only the bytes of a READ in progress count against the budget (ca_daemon_add around
+ * the read); an idle buffer is fixed overhead like a thread stack (at most one 1 MiB
+ * buffer per worker thread, <= 10). A thread-specific-data destructor frees it when
+ * libfuse ends an idle worker thread. */
 typedef struct {
     void *buf;
     size_t cap;
-    ca_t *ca;
 } tl_buf_t;
 
 static pthread_key_t tl_key;
@@ -37,7 +37,6 @@ static int tl_key_ok;
 static void tl_free(void *p)
 {
     tl_buf_t *t = p;
-    ca_daemon_add(t->ca, -(int64_t)t->cap);
     free(t->buf);
     free(t);
 }
@@ -47,7 +46,7 @@ static void tl_init(void)
     tl_key_ok = pthread_key_create(&tl_key, tl_free) == 0;
 }
 
-static void *read_buf(ca_t *ca, size_t n)
+static void *read_buf(size_t n)
 {
     pthread_once(&tl_once, tl_init);
     if (!tl_key_ok)
@@ -68,9 +67,7 @@ static void *read_buf(ca_t *ca, size_t n)
             free(p);
             return NULL;
         }
-        t->ca = ca;
     }
-    ca_daemon_add(ca, (int64_t)want - (int64_t)t->cap);
     free(t->buf);
     t->buf = p;
     t->cap = want;
@@ -158,17 +155,19 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
         pf_release(fs, f, k0, k1);
         return;
     }
-    void *buf = read_buf(&fs->ca, len);
+    void *buf = read_buf(len);
     if (!buf) {
         sx_add(&fs->sx.errors, 1);
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    ca_daemon_add(&fs->ca, (int64_t)len);
     uint64_t t0 = fu_now_ns();
     int rc = src_read(n->src, buf, len, uoff);
     sx_add(&fs->sx.stall_ns, fu_now_ns() - t0);
     sx_add(&fs->sx.backing_reads, 1);
     if (rc < 0) {
+        ca_daemon_add(&fs->ca, -(int64_t)len);
         sx_add(&fs->sx.errors, 1);
         fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
         return;
@@ -177,6 +176,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     sx_add(&fs->sx.backing_bytes, len);
     sx_add(&fs->sx.read_bytes, len);
     fuse_reply_buf(req, buf, len);
+    ca_daemon_add(&fs->ca, -(int64_t)len);
     if (f)
         ca_served(&fs->ca, f, uoff, len);
 }

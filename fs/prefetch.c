@@ -2,7 +2,7 @@
  *
  * One round, from the reader position pos (a cyc index, cache_order.c):
  *   window = pos+1 .. the last chunk of the depth-th non-empty group after pos's group,
- *            at most ca_window_bytes (budget/32, 2..64 MiB) of the cyclic order
+ *            and at most ca_window_bytes of not-yet-cached chunks held ahead
  *   for each chunk of the window, nearest first:
  *     skip it when it is fully in the page cache or already has a prefetch buffer;
  *     ca_make_room(1 MiB, its distance): evict only chunks needed later, else stop;
@@ -36,13 +36,17 @@ static uint32_t window_end(ca_t *c, uint32_t pos, int depth)
     return end;
 }
 
-/* Read chunk (f, k) into a new prefetch buffer. 1 done, 0 skipped, -1 stop the round. */
+/* Read chunk (f, k) into a new prefetch buffer. 1 done, 2 already has a buffer, 0 not
+ * needed (cached or pinned), -1 stop the round. */
 static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
 {
     ca_chunk_t *ch = &f->chunks[k];
     pthread_mutex_lock(&f->lock);
-    int skip = ch->pf != NULL || ch->npages == ch->cap_pages || ch->pinned;
+    int held = ch->pf != NULL;
+    int skip = held || ch->npages == ch->cap_pages || ch->pinned;
     pthread_mutex_unlock(&f->lock);
+    if (held)
+        return 2;
     if (skip || !f->src)
         return 0;
     /* Prefetch fills up to the evictor's low watermark only: above it, the evictor would
@@ -102,17 +106,17 @@ static void run_round(pf_t *p)
     int depth = atomic_load(p->depth);
     uint32_t end = window_end(c, pos, depth < 1 ? 1 : depth);
     uint32_t w = (uint32_t)(((uint64_t)end + n - pos) % n);
-    uint64_t wmax = ca_window_bytes(c) >> CA_CHUNK_SHIFT;
-    if (w > wmax)
-        w = (uint32_t)wmax;
+    uint64_t budget_chunks = ca_window_bytes(c) >> CA_CHUNK_SHIFT, held = 0;
     if (w + 2 >= n)
         w = n > 3 ? n - 3 : 0;
-    for (uint32_t i = 1; i <= w; i++) {
+    for (uint32_t i = 1; i <= w && held < budget_chunks; i++) {
         if (atomic_load(&c->pos) != pos || !atomic_load(p->on))
             return; /* the reader moved: the next round starts from there */
         ca_ref_t r = c->order[(pos + i) % n];
-        if (prefetch_chunk(c, c->files[r.file], r.chunk, i) < 0)
+        int rc = prefetch_chunk(c, c->files[r.file], r.chunk, i);
+        if (rc < 0)
             return;
+        held += rc == 1 || rc == 2;
     }
 }
 

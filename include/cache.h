@@ -112,9 +112,11 @@ typedef struct ca {
     uint32_t n_cyc;
     uint32_t *group_last;           /* per group: last cyc index of its chunks (CA_NO_CYC if none) */
     uint64_t *group_bytes;          /* per group: tensor bytes (small groups are kept longest) */
+    uint64_t group_median;          /* median group size (a layer), sizes the prefetch window */
     size_t n_groups;
     _Atomic uint32_t pos;           /* cyc index of the last READ */
     _Atomic int mode;               /* CA_MODE_* */
+    _Atomic int depth;              /* prefetch depth in groups */
     _Atomic uint32_t fwd_score;     /* EWMA of forward steps, 0..1024 */
     _Atomic uint32_t jumps;         /* consecutive non-forward READs */
     _Atomic uint64_t cycle_mark;    /* backing bytes at the last wrap of the reader */
@@ -150,12 +152,19 @@ int ca_make_room(ca_t *c, uint64_t bytes, uint32_t dist);
 uint64_t ca_hysteresis(const ca_t *c);
 
 /* Bytes kept free below the budget by prefetch: the hysteresis plus 2 MiB per prefetch
- * thread for pages served while their buffer is still held. */
+ * thread (a buffer in flight, and pages served while their buffer is still held). */
 uint64_t ca_headroom(const ca_t *c);
 
-/* How far ahead (bytes of the cyclic order) the prefetcher may read: budget/32, clamped
- * to 2..64 MiB. */
+/* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
+ * `depth` median-sized groups (what the reader needs from the disk while it works on
+ * one group), at least 2 MiB, at most budget/8. The resident set is planned around it. */
 uint64_t ca_window_bytes(const ca_t *c);
+
+/* Compute group_median from group_bytes (ca_build_order calls it). */
+void ca_set_group_median(ca_t *c);
+
+/* Set the prefetch depth in groups (control: prefetch-depth N) and re-plan. */
+void ca_set_depth(ca_t *c, int depth);
 
 /* Choose the resident ("keep") set for a cyclic reader: chunks spread evenly over the
  * cyclic order whose total is budget - headroom - window - pinned/small bytes; every

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include "cache.h"
 
-#define PF_THREADS 2
+#define PF_THREADS 4
 
 typedef struct {
     ca_t *c;

@@ -237,6 +237,56 @@ START_TEST(bad_command_einval_last_error)
 }
 END_TEST
 
+/* Names in the stats "pinned" array, joined with spaces (malloc'd). */
+static char *pinned_names(void)
+{
+    cJSON *j = stats();
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "pinned");
+    ck_assert(cJSON_IsArray(p));
+    char *out = calloc(1, 1024);
+    ck_assert_ptr_nonnull(out);
+    cJSON *e;
+    cJSON_ArrayForEach(e, p) {
+        ck_assert(cJSON_IsString(e));
+        strncat(out, e->valuestring, 1000 - strlen(out));
+        strcat(out, " ");
+    }
+    cJSON_Delete(j);
+    return out;
+}
+
+START_TEST(pin_unpin_groups)
+{
+    char *n = pinned_names();
+    ck_assert_str_eq(n, "");
+    free(n);
+    ck_assert_int_eq(write_ctl("pin norm layer.0\n"), 0);
+    n = pinned_names();
+    ck_assert_ptr_nonnull(strstr(n, "norm "));
+    ck_assert_ptr_nonnull(strstr(n, "layer.0 "));
+    free(n);
+    /* a pinned group stays resident through budget pressure, but not through drop */
+    read_all();
+    ck_assert_int_eq(write_ctl("ram 4M\n"), 0);
+    cJSON *j = stats();
+    double g0 = num(j, "groups", "layer.0");
+    ck_assert_double_gt(g0, 0);
+    cJSON_Delete(j);
+    ck_assert_int_eq(write_ctl("unpin layer.0\n"), 0);
+    n = pinned_names();
+    ck_assert_str_eq(n, "norm ");
+    free(n);
+    ck_assert_int_eq(write_ctl("unpin\n"), 0);
+    n = pinned_names();
+    ck_assert_str_eq(n, "");
+    free(n);
+    ck_assert_int_eq(write_ctl("drop\n"), 0);
+    j = stats();
+    ck_assert_double_eq(num(j, "groups", "layer.0"), 0);
+    cJSON_Delete(j);
+}
+END_TEST
+
 START_TEST(metrics_prometheus_text)
 {
     read_all();
@@ -276,6 +326,7 @@ Suite *it_control_suite(void)
     tcase_add_test(t, ram_and_drop_commands);
     tcase_add_test(t, bad_command_einval_last_error);
     tcase_add_test(t, metrics_prometheus_text);
+    tcase_add_test(t, pin_unpin_groups);
     suite_add_tcase(s, t);
     return s;
 }
