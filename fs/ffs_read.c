@@ -169,6 +169,9 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     if (rc < 0) {
         ca_daemon_add(&fs->ca, -(int64_t)len);
         sx_add(&fs->sx.errors, 1);
+        /* the edge: one line naming the file and the range the kernel asked for */
+        fu_log(FU_LOG_ERR, "read error: %s: offset %llu length %zu: %s", n->display ? n->display : n->relpath,
+               (unsigned long long)uoff, len, strerror(-rc));
         fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
         return;
     }
