@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "fu_util.h"
+#include "faultenv.h"
 #include "harness.h"
 
 #define MODEL "tests/fixtures/demo"
@@ -39,9 +40,8 @@
 /* ---- fixture: a mount with the shim preloaded -------------------------------------- */
 
 typedef struct {
+    fe_t fe;
     it_mount_t m;
-    char dir[512];              /* private temp dir: rules, shim log, gate */
-    char rules[600], flog[600], gate[600];
     char backing[512];          /* the backing file */
     char mpath[PATH_MAX];       /* the same file through the mount */
     unsigned char *ref;         /* backing bytes */
@@ -50,48 +50,27 @@ typedef struct {
 
 static void set_rules(ft_t *t, const char *text)
 {
-    /* write a new file and rename it over the rules file: the shim never sees half a file */
-    char tmp[700];
-    snprintf(tmp, sizeof tmp, "%s.new", t->rules);
-    FILE *f = fopen(tmp, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(rename(tmp, t->rules), 0);
+    ck_assert_int_eq(fe_set_rules(&t->fe, text), 0);
+}
+
+static int fired(ft_t *t, const char *kind)
+{
+    return fe_fired(&t->fe, kind);
 }
 
 static void ft_start(ft_t *t)
 {
     memset(t, 0, sizeof *t);
-    ck_assert_int_eq(it_tmpdir(t->dir, sizeof t->dir), 0);
-    snprintf(t->rules, sizeof t->rules, "%s/rules", t->dir);
-    snprintf(t->flog, sizeof t->flog, "%s/fired", t->dir);
-    snprintf(t->gate, sizeof t->gate, "%s/gate", t->dir);
-    set_rules(t, "# no fault yet\n");
-    char shim[PATH_MAX], shim_abs[PATH_MAX];
-    it_build_path("tests/libffs_faults.so", shim, sizeof shim);
-    ck_assert_msg(realpath(shim, shim_abs) != NULL, "%s missing (make tests)", shim);
+    ck_assert_int_eq(fe_init(&t->fe), 0);
     snprintf(t->backing, sizeof t->backing, "%s/%s", MODEL, FILE_NAME);
     char *ref;
     size_t n;
     ck_assert_int_eq(it_slurp(t->backing, &ref, &n), 0);
     t->ref = (unsigned char *)ref;
     t->size = n;
-
-    /* The daemon inherits the environment: preload the shim into it only. A daemon built
-     * with gcc's ASan needs to be told that its runtime is not first in the list. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char asan_opts[1024];
-    snprintf(asan_opts, sizeof asan_opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
-             asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", asan_opts, 1);
-    setenv("FFS_FAULT_FILE", t->rules, 1);
-    setenv("FFS_FAULT_LOG", t->flog, 1);
-    setenv("LD_PRELOAD", shim_abs, 1);
     char err[1024];
     const char *args[] = { "--ram", "64M", NULL };
-    int rc = it_mount_start(&t->m, MODEL, args, err, sizeof err);
-    unsetenv("LD_PRELOAD");
+    int rc = fe_mount_start(&t->fe, &t->m, MODEL, args, err, sizeof err);
     ck_assert_msg(rc == 0, "%s", err);
     it_mpath(&t->m, FILE_NAME, t->mpath, sizeof t->mpath);
 }
@@ -102,7 +81,7 @@ static void ft_stop(ft_t *t)
     if (st != 0)
         it_mount_dump_log(&t->m);
     ck_assert_int_eq(st, 0);
-    it_rm_rf(t->dir);
+    fe_free(&t->fe);
     free(t->ref);
 }
 
@@ -120,22 +99,6 @@ static double stat_errors(ft_t *t)
     double v = e->valuedouble;
     cJSON_Delete(j);
     return v;
-}
-
-/* Number of lines of the shim's log starting with kind. */
-static int fired(ft_t *t, const char *kind)
-{
-    char *txt;
-    size_t len;
-    if (it_slurp(t->flog, &txt, &len) != 0)
-        return 0;
-    int n = 0;
-    size_t kl = strlen(kind);
-    for (char *l = txt; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (strncmp(l, kind, kl) == 0 && l[kl] == ' ')
-            n++;
-    free(txt);
-    return n;
 }
 
 /* pread exactly [off, off+len) through the mount into buf with a fresh descriptor;
@@ -347,11 +310,9 @@ START_TEST(fault_stall_other_reads_proceed)
     ft_t t;
     ft_start(&t);
     uint64_t bad = 2 * (1u << 20) + 7 * PAGE + 1;
-    FILE *g = fopen(t.gate, "w");
-    ck_assert_ptr_nonnull(g);
-    fclose(g);
+    ck_assert_int_eq(fe_gate(&t.fe, 1), 0);
     char rules[700];
-    snprintf(rules, sizeof rules, "stall %s %llu 1 gate=%s\n", FILE_NAME, (unsigned long long)bad, t.gate);
+    snprintf(rules, sizeof rules, "stall %s %llu 1 gate=%s\n", FILE_NAME, (unsigned long long)bad, t.fe.gate);
     set_rules(&t, rules);
 
     static stall_reader_t r;
@@ -361,9 +322,7 @@ START_TEST(fault_stall_other_reads_proceed)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, stalled_read, &r), 0);
     /* wait until the daemon is inside the stalled backing read (bounded) */
-    for (int i = 0; i < 1000 && fired(&t, "stall") == 0; i++)
-        it_sleep_ms(10);
-    ck_assert_msg(fired(&t, "stall") >= 1, "the stall never fired");
+    ck_assert_msg(fe_wait_fired(&t.fe, "stall", 10000), "the stall never fired");
 
     /* Other ranges of the same file, and another file, are served meanwhile. */
     unsigned char buf[PAGE];
@@ -379,7 +338,7 @@ START_TEST(fault_stall_other_reads_proceed)
     ck_assert_str_eq(sum_m, sum_b);
     ck_assert_msg(atomic_load(&r.done) == 0, "the stalled read finished while its gate was closed");
 
-    unlink(t.gate);
+    ck_assert_int_eq(fe_gate(&t.fe, 0), 0);
     pthread_join(th, NULL);
     ck_assert_int_eq(r.rc, 0);
     ck_assert_int_eq(memcmp(r.buf, t.ref + r.off, PAGE), 0);
