@@ -1,0 +1,113 @@
+#!/bin/sh
+# bench_engine.sh — flashgen generation speed, printed as a Markdown section on stdout.
+#
+#   sh tools/bench_engine.sh [--quick]
+#
+# Models: the bundled demo (bf16, 6 layers) and a 1B-parameter Llama-shaped bf16 model
+# (hidden 2048, 16 layers, FFN 8192, made once with `flashfs-mkmodel --preset
+# llama-3.2-1b` under $BENCH_MODELS, default build/bench). For each: flashgen with 2
+# threads, greedy, EOS ignored, RESIDENT (every layer in memory) and STREAMING (--ram of
+# half the model's weights: what fits stays, the rest is re-read every token; when half
+# is below the streaming minimum, every layer streams). Prefill and decode tok/s and peak
+# RSS are medians of several runs, side by side with llama.cpp's figures on this machine
+# kind (2 threads, from the fixtures' README). Run from the repo root after `make`.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. tools/bench_lib.sh
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+B=${FLASHFS_BUILD:-build}
+FG=$B/flashgen
+MK=$B/flashfs-mkmodel
+MODELS=${BENCH_MODELS:-$B/bench}
+[ -x "$FG" ] || { echo "bench_engine: $FG missing (run make first)" >&2; exit 1; }
+RUNS=5
+[ $QUICK = 1 ] && RUNS=3
+TMP=$(mktemp -d /tmp/flashgen-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# llama.cpp, 2 threads, this machine kind (tests/fixtures README): decode / prefill tok/s.
+LC_DEMO_DEC=1060 LC_DEMO_PRE=3700 LC_1B_DEC=5.9 LC_1B_PRE=50
+
+# A prompt of about N tokens of Bible prose.
+prompt() {
+    awk -v n="$1" 'BEGIN { s = ""; for (i = 0; i < n / 8; i++) s = s "And God said unto Moses, "; printf "%s", s }'
+}
+
+# weight bytes of a model folder (safetensors files)
+weights() { cat "$1"/*.safetensors | wc -c; }
+
+# run_one MODEL NPROMPT NGEN ARGS...: one flashgen run; prints "prefill decode rss" or fails
+run_one() {
+    _m=$1 _np=$2 _ng=$3
+    shift 3
+    "$FG" -m "$_m" -p "$(prompt "$_np")" -n "$_ng" --greedy --ignore-eos --stats -t 2 "$@" \
+        > /dev/null 2> "$TMP/err" || { sed 's/^/    /' "$TMP/err" >&2; return 1; }
+    awk '/prefill_tok_s:/ { p = $2 } /decode_tok_s:/ { d = $2 } /peak_rss:/ { r = $2 }
+         /bytes_read:/ { b = $2 } /mode:/ { sub(/^ *mode: */, ""); mode = $0 }
+         END { print p, d, r, b; print mode > "/dev/stderr" }' "$TMP/err" 2> "$TMP/mode"
+}
+
+# bench MODEL LABEL NPROMPT NGEN LC_PRE LC_DEC MODE ARGS...: RUNS runs -> one table row
+bench() {
+    _m=$1 _label=$2 _np=$3 _ng=$4 _lp=$5 _ld=$6 _mode=$7
+    shift 7
+    : > "$TMP/p"; : > "$TMP/d"; : > "$TMP/r"
+    _i=0
+    while [ $_i -lt $RUNS ]; do
+        echo "bench_engine: $_label $_mode run $((_i + 1))/$RUNS" >&2
+        _res=$(run_one "$_m" "$_np" "$_ng" "$@") || { bl_row "$_label" "$_mode" failed "" "" "" "" ""; return 0; }
+        set -- "$@"
+        echo "$_res" | awk '{ print $1 }' >> "$TMP/p"
+        echo "$_res" | awk '{ print $2 }' >> "$TMP/d"
+        echo "$_res" | awk '{ print $3 }' >> "$TMP/r"
+        _i=$((_i + 1))
+    done
+    _p=$(bl_median < "$TMP/p") _d=$(bl_median < "$TMP/d") _r=$(bl_median < "$TMP/r")
+    bl_row "$_label" "$_mode ($(sed -n 's/.*, \([0-9]* of [0-9]* units\) resident.*/\1 resident/p' "$TMP/mode"))" "$_p" "$_d" \
+        "$(bl_bytes "${_r%.*}")" "$(bl_ratio "$_p" "$_lp")" "$(bl_ratio "$_d" "$_ld")"
+}
+
+echo "## flashgen generation speed"
+echo
+echo "flashgen with 2 threads, greedy, EOS ignored; medians of $RUNS runs; load $(bl_load) at the start."
+echo "Resident: every layer in memory. Streaming: \`--ram\` = half the weights (the layers that fit stay,"
+echo "the others are pread again for every token through the double buffer). Ratios compare with"
+echo "llama.cpp (2 threads) on this machine kind: demo $LC_DEMO_PRE / $LC_DEMO_DEC tok/s, 1B $LC_1B_PRE / $LC_1B_DEC tok/s"
+echo "(prefill / decode). Kernels: $("$FG" -m tests/fixtures/demo -p x -n 1 --greedy --stats 2>&1 | sed -n 's/.*, \([a-z0-9]*\) kernels.*/\1/p')."
+echo
+bl_header "model" "mode" "prefill tok/s" "decode tok/s" "peak RSS" "prefill vs llama.cpp" "decode vs llama.cpp"
+
+# ---- demo ---------------------------------------------------------------------------------
+DEMO=tests/fixtures/demo
+half=$(( $(weights $DEMO) / 2 ))
+bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC resident --resident
+if "$FG" -m $DEMO -p "$(prompt 128)" -n 1 -c 256 --stream --ram "$half" > /dev/null 2>&1; then
+    bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
+else
+    bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC "streaming, all layers" --stream
+fi
+
+# ---- 1B -----------------------------------------------------------------------------------
+ONEB=$MODELS/llama-3.2-1b
+if [ ! -f "$ONEB/config.json" ]; then
+    if [ -x "$MK" ]; then
+        echo "bench_engine: generating $ONEB (flashfs-mkmodel --preset llama-3.2-1b)" >&2
+        mkdir -p "$MODELS"
+        "$MK" "$ONEB" --preset llama-3.2-1b --quiet >&2 || rm -rf "$ONEB"
+    fi
+fi
+if [ -f "$ONEB/config.json" ]; then
+    NP=128 NG=32
+    [ $QUICK = 1 ] && { NP=64; NG=12; }
+    half=$(( $(weights "$ONEB") / 2 ))
+    cat "$ONEB"/*.safetensors > /dev/null     # same page-cache state for every run
+    bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC resident --resident
+    bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
+else
+    bl_row "1B Llama" "skipped: $MK missing or failed" "" "" "" "" ""
+fi
+echo
+echo "Load at the end: $(bl_load). On a busy machine (load above the CPU count) every figure drops with it."
+echo
+echo "Reproduce: \`sh tools/bench_engine.sh$([ $QUICK = 1 ] && echo ' --quick')\` (1B model cached in $MODELS)."
