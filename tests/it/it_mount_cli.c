@@ -117,7 +117,7 @@ START_TEST(stale_mount)
     char err[2048];
     ck_assert_msg(it_mount_start(&m, DEMO, NULL, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(kill(m.pid, SIGKILL), 0);
-    ck_assert_int_eq(it_mount_reap(&m, 10000), 128 + SIGKILL);
+    ck_assert_int_eq(it_mount_reap(&m, 30000), 128 + SIGKILL);
     /* stat() of the root may still be answered from cached attributes; opening the
      * directory reaches the dead connection */
     struct stat st;

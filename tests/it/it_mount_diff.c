@@ -3,7 +3,7 @@
  * crossing EOF, half with pread() and half through a MAP_SHARED mapping, over the demo
  * shards and the GGUF files, and compares every byte with the backing files. Once with
  * a RAM budget smaller than a single file (constant eviction), once with a large one.
- * The large-budget run makes 100000 reads; the small-budget run 20000, because there
+ * The large-budget run makes 100000 reads; the small-budget run 10000, because there
  * nearly every read is a miss served from the disk with O_DIRECT (~23 GB of random reads
  * per 100000 reads would take minutes). Scale both with IT_DIFF_SCALE=F (e.g. 0.1 for a
  * quick run, 4 for a soak). */
@@ -61,7 +61,7 @@ static void run_diff(const char *ram, const char *mode, long long reads)
     }
     argv[k] = NULL;
     it_run_t r;
-    ck_assert_int_eq(it_run(argv, 280000, &r), 0);
+    ck_assert_int_eq(it_run(argv, 1000 * (IT_TCASE_TIMEOUT - 20), &r), 0);
     if (r.status != 0) {
         it_mount_dump_log(&m);
         fprintf(stderr, "randread stderr:\n%s\n", r.err);
@@ -103,7 +103,7 @@ static long long n_reads(long long base)
 /* 8 MiB: smaller than three of the four files, a quarter of their total */
 START_TEST(diff_small_budget)
 {
-    run_diff("8M", "both", n_reads(20000));
+    run_diff("8M", "both", n_reads(10000));
 }
 END_TEST
 
