@@ -81,7 +81,7 @@ static int dent_cmp(const void *a, const void *b)
 uint64_t ffs_tree_lookup(const ffs_tree_t *t, const ffs_node_t *dir, const char *name)
 {
     (void)t;
-    if (!dir || (dir->kind != FFS_N_DIR && dir->kind != FFS_N_CTL_DIR))
+    if (!dir || (dir->kind != FFS_N_DIR && dir->kind != FFS_N_CTL_DIR) || !dir->n_dents)
         return 0;
     ffs_dent_t key = { (char *)name, 0 };
     const ffs_dent_t *d = bsearch(&key, dir->dents, dir->n_dents, sizeof *d, dent_cmp);
@@ -392,10 +392,9 @@ static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *di
         free(names[i]);
     free(names);
     closedir(d);
-    if (rc == 0) {
-        ffs_node_t *dn = ffs_tree_node(t, dir_ino);
+    ffs_node_t *dn = ffs_tree_node(t, dir_ino);
+    if (rc == 0 && dn->n_dents)
         qsort(dn->dents, dn->n_dents, sizeof *dn->dents, dent_cmp);
-    }
     return rc;
 }
 
