@@ -52,3 +52,13 @@ $(BUILD)/fuzz/seedgen: tests/fuzz/seedgen.c $(LIBS_ALL)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIBS_ALL) $(LDFLAGS) $(LDLIBS)
 
 CHECK_EXTRA_TARGETS += fuzz-smoke
+
+# ---- soak ---------------------------------------------------------------------------
+# 16 readers (random + cyclic, pread + MAP_SHARED) for SOAK_MINUTES on a mount of
+# SOAK_MODEL under SOAK_RAM, bytes verified, memory sampled (tests/helpers/soak.c).
+SOAK_MINUTES ?= 10
+SOAK_RAM     ?= 8M
+SOAK_MODEL   ?= tests/fixtures/demo
+.PHONY: soak
+soak: all
+	$(BUILD)/tests/soak --minutes $(SOAK_MINUTES) --ram $(SOAK_RAM) --model $(SOAK_MODEL) --build $(BUILD)
