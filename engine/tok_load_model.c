@@ -46,6 +46,11 @@ static int load_vocab(tk_tokenizer_t *tk, const cJSON *vocab, char *err, size_t 
         if ((int64_t)e->valuedouble > max_id)
             max_id = (int64_t)e->valuedouble;
     }
+    /* Token tables are indexed by id: ids must be (nearly) dense, or a single entry with a
+     * huge id would allocate gigabytes (found by fuzz_tokenizer). */
+    if (max_id >= 0 && (uint64_t)max_id >= 2 * (uint64_t)count + 1024)
+        return fu_err(err, errlen, -EINVAL, "tokenizer.json: vocab id %lld is far beyond its %zu entries (ids must be dense)",
+                      (long long)max_id, count);
     tk->n_tok = (size_t)(max_id + 1);
     tk->arena = malloc(bytes ? bytes : 1);
     tk->tok_str = calloc(tk->n_tok ? tk->n_tok : 1, sizeof *tk->tok_str);
