@@ -75,6 +75,20 @@ START_TEST(stream_partial)
 }
 END_TEST
 
+START_TEST(kv_f16)
+{
+    /* f16 KV cache: keys/values rounded to 11 significant bits, so a looser logits bound;
+     * on these fixtures the top-5 and the greedy continuations are still identical
+     * (deterministic: the same rounding every run). */
+    etu_ref_t r;
+    etu_load_ref(fixtures[_i], &r);
+    em_opts_t o = { .n_threads = 2, .mode = EM_RESIDENT, .kv_f16 = 1 };
+    double worst = etu_check_parity(fixtures[_i], &o, &r, 2e-2);
+    printf("parity %-34s %-22s worst |logits diff| %.3g\n", fixtures[_i], "resident, KV f16", worst);
+    etu_free_ref(&r);
+}
+END_TEST
+
 START_TEST(batch_small)
 {
     /* Prefill in batches of 2 tokens must give the same numbers. */
@@ -97,6 +111,7 @@ Suite *eng_parity_suite(void)
     tcase_add_loop_test(tc, stream_all, 0, N_FIX);
     tcase_add_loop_test(tc, stream_partial, 0, N_FIX);
     tcase_add_loop_test(tc, batch_small, 0, N_FIX);
+    tcase_add_loop_test(tc, kv_f16, 0, N_FIX);
     suite_add_tcase(s, tc);
     return s;
 }
