@@ -43,7 +43,10 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
     ca_chunk_t *ch = &f->chunks[k];
     pthread_mutex_lock(&f->lock);
     int held = ch->pf != NULL;
-    int skip = held || ch->npages == ch->cap_pages || ch->pinned;
+    /* Whole-chunk evictions leave a chunk either empty or as READs filled it: pages
+     * present mean the reader is on this chunk already, and reading all of it again
+     * would fetch those bytes twice. */
+    int skip = held || ch->npages > 0 || ch->pinned;
     pthread_mutex_unlock(&f->lock);
     if (held)
         return 2;
@@ -68,7 +71,7 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
     pf->len = (uint32_t)(off + CA_CHUNK > f->size ? f->size - off : CA_CHUNK);
     pf->state = CA_PF_INFLIGHT;
     pthread_mutex_lock(&f->lock);
-    if (ch->pf != NULL || ch->npages == ch->cap_pages) {
+    if (ch->pf != NULL || ch->npages > 0) {
         pthread_mutex_unlock(&f->lock);
         munmap(data, CA_CHUNK);
         free(pf);
