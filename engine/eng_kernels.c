@@ -229,6 +229,48 @@ void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const floa
     ep_run(pool, (int)(blocks < chunks ? blocks : chunks), ek_mm_task, &j);
 }
 
+typedef struct {
+    const ek_isa_t *isa;
+    int n;
+    ek_mm_job_t part[4];
+    int first[5];               /* chunk index where product i starts */
+} ek_mmn_job_t;
+
+static void ek_mmn_task(void *ctx, int c, int nc, int tid)
+{
+    ek_mmn_job_t *j = ctx;
+    (void)nc;
+    int i = 0;
+    while (c >= j->first[i + 1])
+        i++;
+    ek_mm_task(&j->part[i], c - j->first[i], j->first[i + 1] - j->first[i], tid);
+}
+
+void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
+                 const float *x, int T, float *const *out, const int *ldo)
+{
+    ek_mmn_job_t j;
+    j.isa = ek_get();
+    j.n = n < 4 ? n : 4;
+    j.first[0] = 0;
+    long per = 8l * ep_threads(pool);
+    for (int i = 0; i < j.n; i++) {
+        ek_mm_job_t p = { j.isa, w[i], bias ? bias[i] : NULL, x, T, out[i], ldo[i], 0 };
+        j.part[i] = p;
+        long blocks = (w[i]->rows + 15) / 16;
+        j.first[i + 1] = j.first[i] + (int)(blocks < per ? blocks : per);
+    }
+    long work = 0;
+    for (int i = 0; i < j.n; i++)
+        work += (long)w[i]->rows * w[i]->cols * T;
+    if (work < 32768) {
+        for (int c = 0; c < j.first[j.n]; c++)
+            ek_mmn_task(&j, c, j.first[j.n], 0);
+        return;
+    }
+    ep_run(pool, j.first[j.n], ek_mmn_task, &j);
+}
+
 float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n)
 {
     return ek_get()->dot(a, b, dt, n);

@@ -357,9 +357,13 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
     /* attention block */
     for (int t = 0; t < T; t++)
         ek_rmsnorm(m->xn + t * H, m->x + t * H, L->attn_norm, m->H, eps);
-    ek_matmul(m->pool, &w[EW_Q], L->bias[EW_Q], m->xn, T, m->q, m->QD, 0);
-    ek_matmul(m->pool, &w[EW_K], L->bias[EW_K], m->xn, T, m->k, m->KVD, 0);
-    ek_matmul(m->pool, &w[EW_V], L->bias[EW_V], m->xn, T, m->v, m->KVD, 0);
+    {
+        const ek_mat_t *mw[3] = { &w[EW_Q], &w[EW_K], &w[EW_V] };
+        const float *mb[3] = { L->bias[EW_Q], L->bias[EW_K], L->bias[EW_V] };
+        float *mo[3] = { m->q, m->k, m->v };
+        const int ld[3] = { m->QD, m->KVD, m->KVD };
+        ek_matmul_n(m->pool, 3, mw, mb, m->xn, T, mo, ld);
+    }
     const size_t es = ek_dtype_size(m->kv_dt);
     for (int t = 0; t < T; t++) {
         float *q = m->q + (size_t)t * m->QD, *k = m->k + (size_t)t * m->KVD;
@@ -388,8 +392,13 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
     /* MLP block */
     for (int t = 0; t < T; t++)
         ek_rmsnorm(m->xn + t * H, m->x + t * H, L->ffn_norm, m->H, eps);
-    ek_matmul(m->pool, &w[EW_GATE], L->bias[EW_GATE], m->xn, T, m->g, m->F, 0);
-    ek_matmul(m->pool, &w[EW_UP], L->bias[EW_UP], m->xn, T, m->u, m->F, 0);
+    {
+        const ek_mat_t *mw[2] = { &w[EW_GATE], &w[EW_UP] };
+        const float *mb[2] = { L->bias[EW_GATE], L->bias[EW_UP] };
+        float *mo[2] = { m->g, m->u };
+        const int ld[2] = { m->F, m->F };
+        ek_matmul_n(m->pool, 2, mw, mb, m->xn, T, mo, ld);
+    }
     ek_silu_mul(m->g, m->u, T * m->F);
     ek_matmul(m->pool, &w[EW_DOWN], L->bias[EW_DOWN], m->g, T, m->x, m->H, 1);
 }

@@ -46,6 +46,11 @@ void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n);
 void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                float *out, int ldo, int accumulate);
 
+/* n (<= 4) products of the same input in one pool job (fewer barriers in decode):
+ * out[i][t*ldo[i] + r] = x W_i^T (+ bias[i]); bias may be NULL or hold NULLs. */
+void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
+                 const float *x, int T, float *const *out, const int *ldo);
+
 /* Dot product of a (f32) and b (f32 or f16 per dt) over n elements. */
 float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n);
 

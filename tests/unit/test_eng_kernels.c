@@ -154,6 +154,46 @@ START_TEST(small_kernels)
 }
 END_TEST
 
+START_TEST(matmul_n)
+{
+    /* Three products of one input in a single job equal three separate ek_matmul calls. */
+    set_isa(0);
+    ep_pool_t *pool = NULL;
+    ck_assert_int_eq(ep_create(2, &pool), 0);
+    const int K = 96, T = 5, rows[3] = { 200, 37, 64 };
+    uint16_t *w[3];
+    float *b[3], *o1[3], *o2[3], *x = malloc((size_t)T * K * sizeof(float));
+    ek_mat_t m[3];
+    const ek_mat_t *mp[3];
+    int ld[3];
+    for (int i = 0; i < T * K; i++)
+        x[i] = frand();
+    for (int i = 0; i < 3; i++) {
+        w[i] = malloc((size_t)rows[i] * K * 2);
+        b[i] = malloc((size_t)rows[i] * sizeof(float));
+        o1[i] = calloc((size_t)T * rows[i], sizeof(float));
+        o2[i] = calloc((size_t)T * rows[i], sizeof(float));
+        for (int k = 0; k < rows[i] * K; k++)
+            w[i][k] = ek_f32_to_f16(frand());
+        for (int r = 0; r < rows[i]; r++)
+            b[i][r] = frand();
+        m[i] = (ek_mat_t){ w[i], EK_F16, rows[i], K };
+        mp[i] = &m[i];
+        ld[i] = rows[i];
+        ek_matmul(pool, &m[i], i == 1 ? NULL : b[i], x, T, o1[i], rows[i], 0);
+    }
+    const float *bp[3] = { b[0], NULL, b[2] };
+    ek_matmul_n(pool, 3, mp, bp, x, T, o2, ld);
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < T * rows[i]; k++)
+            ck_assert_float_eq(o1[i][k], o2[i][k]);
+        free(w[i]); free(b[i]); free(o1[i]); free(o2[i]);
+    }
+    free(x);
+    ep_destroy(pool);
+}
+END_TEST
+
 typedef struct {
     atomic_int hits[1000];
     atomic_int bad_tid;
@@ -246,6 +286,7 @@ Suite *eng_kernels_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, f16_conversions);
     tcase_add_test(tc, matmul_sizes);
+    tcase_add_test(tc, matmul_n);
     tcase_add_test(tc, small_kernels);
     tcase_add_test(tc, pool_chunks);
     tcase_add_test(tc, sampler);
