@@ -6,6 +6,7 @@
  * the foreground before daemonizing, so a bad invocation prints one line on stderr and
  * exits with its FFS_EXIT_* code. Threads (evictor, helper) start after daemonizing. */
 #include "ffs.h"
+#include "ffs_watch.h"
 #include "ffs_check.h"
 #include "ffs_exit.h"
 #include "ffs_opts.h"
@@ -139,6 +140,10 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
         code = FFS_EXIT_INTERNAL;
         goto out;
     }
+    ffs_watch_t watch;              /* backing files changing under the mount */
+    int have_watch = ffs_watch_start(&watch, fs) == 0;
+    if (!have_watch)
+        fu_log(FU_LOG_WARN, "cannot start the backing-file watcher: changed files will not be noticed");
     post_mount_t pm = { fs, o->mountpoint };
     pthread_t helper;
     int have_helper = pthread_create(&helper, NULL, post_mount, &pm) == 0;
@@ -158,6 +163,8 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
     }
     if (have_helper)
         pthread_join(helper, NULL);
+    if (have_watch)
+        ffs_watch_stop(&watch);
     pf_stop(&fs->pf);
     ca_stop(&fs->ca);
 out:
