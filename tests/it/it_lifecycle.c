@@ -127,12 +127,134 @@ START_TEST(kill_mid_read)
 }
 END_TEST
 
+/* ---- a backing file changes under the mount ----------------------------------------- */
+
+/* Count lines of the daemon log naming file that report a change. */
+static int change_lines(const it_mount_t *m, const char *file)
+{
+    char *txt;
+    size_t len;
+    if (it_slurp(m->log, &txt, &len) != 0)
+        return 0;
+    int n = 0;
+    for (char *l = txt; l && *l;) {
+        char *nl = strchr(l, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strstr(l, file) && strstr(l, "changed"))
+            n++;
+        l = nl ? nl + 1 : NULL;
+    }
+    free(txt);
+    return n;
+}
+
+/* Wait (bounded) until the daemon has logged `want` changes of file. */
+static void wait_changes(const it_mount_t *m, const char *file, int want)
+{
+    uint64_t end = it_now_ms() + 20000;
+    while (change_lines(m, file) < want && it_now_ms() < end)
+        it_sleep_ms(20);
+    if (change_lines(m, file) < want)
+        it_mount_dump_log(m);
+    ck_assert_msg(change_lines(m, file) >= want, "the change of %s was not detected", file);
+}
+
+/* Everything readable through fd (an old descriptor) and through a fresh open + mmap is
+ * exactly want[0..n), and nothing past n. */
+static void expect_content(const char *mpath, int old_fd, const unsigned char *want, size_t n)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(mpath, &st), 0);
+    ck_assert_uint_eq((uint64_t)st.st_size, n);
+    unsigned char *buf = malloc(n + PAGE);
+    ck_assert_ptr_nonnull(buf);
+    int fds[2] = { old_fd, open(mpath, O_RDONLY) };
+    ck_assert_int_ge(fds[1], 0);
+    for (int k = 0; k < 2; k++) {
+        size_t got = 0;
+        ssize_t r;
+        while ((r = pread(fds[k], buf + got, n + PAGE - got, (off_t)got)) > 0)
+            got += (size_t)r;
+        ck_assert_int_eq(r, 0);
+        ck_assert_msg(got == n, "%s descriptor: read %zu bytes, want %zu", k ? "new" : "old", got, n);
+        ck_assert_msg(memcmp(buf, want, n) == 0, "%s descriptor: stale bytes", k ? "new" : "old");
+    }
+    unsigned char *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fds[1], 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert_msg(memcmp(map, want, n) == 0, "mmap: stale bytes");
+    munmap(map, n);
+    close(fds[1]);
+    free(buf);
+}
+
+START_TEST(backing_replaced_and_truncated)
+{
+    /* a private copy of the demo model that the test may change */
+    char dir[512], model[600], err[2048];
+    ck_assert_int_eq(it_tmpdir(dir, sizeof dir), 0);
+    snprintf(model, sizeof model, "%s/model", dir);
+    ck_assert_int_eq(mkdir(model, 0755), 0);
+    static const char *const files[] = { "config.json", "model.safetensors.index.json",
+                                         "model-00001-of-00002.safetensors", FILE_NAME };
+    char from[PATH_MAX], to[PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(from, sizeof from, "%s/%s", MODEL, files[i]);
+        snprintf(to, sizeof to, "%s/%s", model, files[i]);
+        ck_assert_int_eq(it_copy_file(from, to), 0);
+    }
+    char back[PATH_MAX];
+    snprintf(back, sizeof back, "%s/%s", model, FILE_NAME);
+    char *orig;
+    size_t n;
+    ck_assert_int_eq(it_slurp(back, &orig, &n), 0);
+
+    it_mount_t m;
+    const char *args[] = { "--ram", "64M", NULL };
+    ck_assert_msg(it_mount_start(&m, model, args, err, sizeof err) == 0, "%s", err);
+    char mpath[PATH_MAX];
+    it_mpath(&m, FILE_NAME, mpath, sizeof mpath);
+    int old_fd = open(mpath, O_RDONLY);
+    ck_assert_int_ge(old_fd, 0);
+    expect_content(mpath, old_fd, (unsigned char *)orig, n);   /* now in the page cache */
+
+    /* 1. replaced: a new file (other bytes, other size) renamed over it */
+    size_t n2 = n - 3 * PAGE - 1000;
+    unsigned char *repl = malloc(n2);
+    ck_assert_ptr_nonnull(repl);
+    for (size_t i = 0; i < n2; i++)
+        repl[i] = (unsigned char)(orig[i] ^ 0x5a);
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/.new", model);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, repl, n2), (ssize_t)n2);
+    close(fd);
+    ck_assert_int_eq(rename(tmp, back), 0);
+    wait_changes(&m, FILE_NAME, 1);
+    expect_content(mpath, old_fd, repl, n2);
+
+    /* 2. truncated in place (same inode) */
+    size_t n3 = (1u << 20) + 123;
+    ck_assert_int_eq(truncate(back, (off_t)n3), 0);
+    wait_changes(&m, FILE_NAME, 2);
+    expect_content(mpath, old_fd, repl, n3);
+
+    close(old_fd);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+    free(repl);
+    free(orig);
+    it_rm_rf(dir);
+}
+END_TEST
+
 Suite *it_lifecycle_suite(void)
 {
     Suite *s = suite_create("it_lifecycle");
     TCase *tc = tcase_create("lifecycle");
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_test(tc, kill_mid_read);
+    tcase_add_test(tc, backing_replaced_and_truncated);
     suite_add_tcase(s, tc);
     return s;
 }
