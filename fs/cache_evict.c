@@ -113,6 +113,8 @@ static uint64_t group_median(const ca_t *c)
 uint64_t ca_window_bytes(const ca_t *c)
 {
     ca_t *m = (ca_t *)c;
+    if (atomic_load(&m->pf_off))
+        return 0;
     uint64_t budget = atomic_load(&m->budget), total = 0;
     for (size_t g = 0; g < m->n_groups; g++)
         total += m->group_bytes[g];
@@ -133,6 +135,12 @@ uint64_t ca_window_bytes(const ca_t *c)
 void ca_set_group_median(ca_t *c)
 {
     c->group_median = group_median(c);
+}
+
+void ca_set_prefetch(ca_t *c, int on)
+{
+    atomic_store(&c->pf_off, !on);
+    ca_plan(c);
 }
 
 void ca_set_depth(ca_t *c, int depth)

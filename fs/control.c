@@ -351,6 +351,7 @@ static int exec_one(ffs_t *fs, const ctl_cmd_t *c, char *err, size_t errlen)
     }
     case CTL_CMD_PREFETCH:
         atomic_store(&fs->prefetch_on, (int)c->value);
+        ca_set_prefetch(&fs->ca, (int)c->value);
         return 0;
     case CTL_CMD_PREFETCH_DEPTH:
         atomic_store(&fs->prefetch_depth, (int)c->value);

@@ -61,6 +61,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
     int rc = ca_init(&fs->ca, o->budget, &fs->sx);
     if (rc < 0)
         return fu_err(err, errlen, rc, "cache: %s", strerror(-rc));
+    atomic_store(&fs->ca.pf_off, !o->prefetch);
     rc = ffs_tree_scan(&fs->tree, o->model_dir, err, errlen);
     if (rc < 0)
         return rc;

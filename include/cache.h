@@ -117,6 +117,7 @@ typedef struct ca {
     _Atomic uint32_t pos;           /* cyc index of the last READ */
     _Atomic int mode;               /* CA_MODE_* */
     _Atomic int depth;              /* prefetch depth in groups */
+    _Atomic int pf_off;             /* prefetch disabled: no window reserved */
     _Atomic uint32_t fwd_score;     /* EWMA of forward steps, 0..1024 */
     _Atomic uint32_t jumps;         /* consecutive non-forward READs */
     _Atomic uint64_t cycle_mark;    /* backing bytes at the last wrap of the reader */
@@ -157,7 +158,8 @@ uint64_t ca_headroom(const ca_t *c);
 
 /* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
  * `depth` median-sized groups (what the reader needs from the disk while it works on
- * one group), at least 2 MiB, at most budget/8. The resident set is planned around it. */
+ * one group), at least 2 MiB, at most budget/8; 0 when prefetch is off. The resident set
+ * is planned around it. */
 uint64_t ca_window_bytes(const ca_t *c);
 
 /* Compute group_median from group_bytes (ca_build_order calls it). */
@@ -165,6 +167,9 @@ void ca_set_group_median(ca_t *c);
 
 /* Set the prefetch depth in groups (control: prefetch-depth N) and re-plan. */
 void ca_set_depth(ca_t *c, int depth);
+
+/* Prefetch on or off (control: prefetch on|off); off leaves no window, re-plans. */
+void ca_set_prefetch(ca_t *c, int on);
 
 /* Choose the resident ("keep") set for a cyclic reader: chunks spread evenly over the
  * cyclic order whose total is budget - headroom - window - pinned/small bytes; every
