@@ -154,7 +154,8 @@ typedef struct {
 /* Statistics buckets of the summary table. */
 enum { PK_K_HEADER = 0, PK_K_BF16, PK_K_F16, PK_K_F32, PK_K_QUANT, PK_K_OTHER, PK_K_COUNT };
 
-/* Name of a statistics bucket ("header", "bf16", ...). */
+/* Name of a statistics bucket ("hdr+table" = file headers plus the packed file's own
+ * header frame and seek table, "bf16", ...). */
 const char *pk_klass_name(unsigned k);
 
 typedef struct {

@@ -181,6 +181,6 @@ for mode in $MODES; do
         "$(awk -v v="${bp:-0}" 'BEGIN { printf "%.0f", v / 1048576 }')"
 done
 echo
-echo "Target: packed ≥ 1.3x unpacked cycles/s when disk-bound. Decoding needs CPU (about 1 CPU-second"
-echo "per GB, table above): on a machine whose cores are busy the packed side loses that time."
+echo "Target: packed ≥ 1.3x unpacked cycles/s when disk-bound. Decoding needs CPU (\"per CPU-second\""
+echo "above): on a machine whose cores are busy the packed side loses that time."
 echo

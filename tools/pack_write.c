@@ -74,7 +74,7 @@ static void put64(uint8_t *p, uint64_t v)
 
 const char *pk_klass_name(unsigned k)
 {
-    static const char *names[PK_K_COUNT] = { "header", "bf16", "f16", "f32", "quantized", "other" };
+    static const char *names[PK_K_COUNT] = { "hdr+table", "bf16", "f16", "f32", "quantized", "other" };
     return k < PK_K_COUNT ? names[k] : "?";
 }
 
