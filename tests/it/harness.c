@@ -564,6 +564,10 @@ int it_mount_stop(it_mount_t *m)
         if (ret == 0)
             ret = st;
     }
+    if (ret != 0) { /* the caller's assertion will fail: show why */
+        fprintf(stderr, "it_mount_stop(%s): status %d\n", m->mnt, ret);
+        it_mount_dump_log(m);
+    }
     it_mount_cleanup(m);
     return ret;
 }

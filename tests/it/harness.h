@@ -84,7 +84,8 @@ int it_mount_wait(it_mount_t *m, int timeout_ms, int *status);
 
 /* Unmount with `fusermount3 -u` and reap the daemon. Returns its exit status (0..255),
  * 128+signal when it was killed, or -errno (-ETIMEDOUT when it did not exit; it is then
- * killed). Removes the temp directory. Always leaves m cleaned up. */
+ * killed). Removes the temp directory. Always leaves m cleaned up. A non-zero result
+ * prints the daemon's log to stderr. */
 int it_mount_stop(it_mount_t *m);
 
 /* Reap a foreground daemon that is exiting by itself (after a signal was sent to it):
