@@ -1,9 +1,12 @@
 /* soak.c — the soak test of `make soak` (docs/reliability.md).
  *
- *   soak [--minutes N] [--ram SIZE] [--model DIR] [--threads N] [--build DIR]
+ *   soak [--minutes N] [--ram SIZE] [--model DIR] [--threads N] [--build DIR] [--no-copy]
  *
- * Mounts MODEL (default tests/fixtures/demo) with `flashfs -f --ram SIZE` (default 8M,
- * smaller than the model) on a private mountpoint and, for N minutes (default 10), runs:
+ * Copies MODEL (default tests/fixtures/demo) into a private directory (so that no other
+ * program touching MODEL puts its pages in the page cache the soak counts; --no-copy
+ * serves MODEL itself), drops the copy's page cache, mounts it with
+ * `flashfs -f --ram SIZE` (default 8M, smaller than the model) on a private mountpoint
+ * and, for N minutes (default 10), runs:
  *   - THREADS readers (default 16), half random (log-uniform lengths 1 B..4 MiB, reads
  *     crossing EOF) and half cyclic (1 MiB reads walking the files in order, as inference
  *     does), each read picking pread or a MAP_SHARED mapping at random, every byte
@@ -172,9 +175,43 @@ static long long stats_errors(void)
     return v;
 }
 
+/* Copy the listed files of src into dst (directories created), fsync'd, page cache dropped. */
+static int copy_model(const char *src, const char *dst, const sk_files_t *fl)
+{
+    static char buf[1 << 20];
+    for (size_t i = 0; i < fl->n; i++) {
+        char from[PATH_MAX * 2], to[PATH_MAX * 2];
+        snprintf(from, sizeof from, "%s/%s", src, fl->rel[i]);
+        snprintf(to, sizeof to, "%s/%s", dst, fl->rel[i]);
+        for (char *p = strchr(to + strlen(dst) + 1, '/'); p; p = strchr(p + 1, '/')) {
+            *p = '\0';
+            mkdir(to, 0755);
+            *p = '/';
+        }
+        int in = open(from, O_RDONLY | O_CLOEXEC);
+        int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ssize_t n = 0;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            if (fu_write_full(out, buf, (size_t)n) != 0)
+                n = -1;
+        int ok = in >= 0 && out >= 0 && n == 0 && fsync(out) == 0;
+        if (out >= 0)
+            (void)posix_fadvise(out, 0, 0, POSIX_FADV_DONTNEED);
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+        if (!ok) {
+            fprintf(stderr, "soak: cannot copy %s to %s\n", from, to);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: soak [--minutes N] [--ram SIZE] [--model DIR] [--threads N] [--build DIR]\n");
+    fprintf(stderr, "usage: soak [--minutes N] [--ram SIZE] [--model DIR] [--threads N] [--build DIR] [--no-copy]\n");
     exit(2);
 }
 
@@ -182,8 +219,12 @@ int main(int argc, char **argv)
 {
     double minutes = 10;
     const char *ram = "8M", *model = "tests/fixtures/demo", *build = "build";
-    int threads = 16;
+    int threads = 16, copy = 1;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-copy")) {
+            copy = 0;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         if (!strcmp(argv[i], "--minutes"))
@@ -215,6 +256,14 @@ int main(int argc, char **argv)
     }
     snprintf(sk_mnt, sizeof sk_mnt, "%s/mnt", sk_dir);
     mkdir(sk_mnt, 0755);
+    static char copy_dir[300];
+    if (copy) {
+        snprintf(copy_dir, sizeof copy_dir, "%s/model", sk_dir);
+        mkdir(copy_dir, 0755);
+        if (copy_model(model, copy_dir, &fl) != 0)
+            return 2;
+        model = copy_dir;
+    }
     char bin[PATH_MAX], rr[PATH_MAX], ms[PATH_MAX], log[PATH_MAX + 16];
     snprintf(bin, sizeof bin, "%s/flashfs", build);
     snprintf(rr, sizeof rr, "%s/tests/randread", build);
@@ -334,6 +383,13 @@ int main(int argc, char **argv)
             unlink(p);
         }
         rmdir(sk_mnt);
+        if (copy) {
+            for (size_t f = 0; f < fl.n; f++) {
+                snprintf(p, sizeof p, "%s/%s", copy_dir, fl.rel[f]);
+                unlink(p);
+            }
+            rmdir(copy_dir);    /* (subdirectories of a nested model stay; rmdir below fails then) */
+        }
         rmdir(sk_dir);
         printf("soak: PASS\n");
     } else {
