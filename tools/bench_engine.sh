@@ -37,22 +37,33 @@ prompt() {
 # weight bytes of a model folder (safetensors files)
 weights() { cat "$1"/*.safetensors | wc -c; }
 
+# run_timed CMD...: run CMD, its wall/user/sys seconds into $TMP/time (zeros without GNU time)
+run_timed() {
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%e %U %S' -o "$TMP/time" "$@"
+    else
+        echo "0 0 0" > "$TMP/time"
+        "$@"
+    fi
+}
+
 # run_one MODEL NPROMPT NGEN ARGS...: one flashgen run; prints "prefill decode rss" or fails
 run_one() {
     _m=$1 _np=$2 _ng=$3
     shift 3
-    "$FG" -m "$_m" -p "$(prompt "$_np")" -n "$_ng" --greedy --ignore-eos --stats -t 2 "$@" \
+    run_timed "$FG" -m "$_m" -p "$(prompt "$_np")" -n "$_ng" --greedy --ignore-eos --stats -t 2 "$@" \
         > /dev/null 2> "$TMP/err" || { sed 's/^/    /' "$TMP/err" >&2; return 1; }
-    awk '/prefill_tok_s:/ { p = $2 } /decode_tok_s:/ { d = $2 } /peak_rss:/ { r = $2 }
+    _share=$(awk '{ if ($1 > 0) printf "%.0f%%", 100 * ($2 + $3) / (2 * $1); else printf "n/a" }' "$TMP/time")
+    awk -v share="$_share" '/prefill_tok_s:/ { p = $2 } /decode_tok_s:/ { d = $2 } /peak_rss:/ { r = $2 }
          /bytes_read:/ { b = $2 } /mode:/ { sub(/^ *mode: */, ""); mode = $0 }
-         END { print p, d, r, b; print mode > "/dev/stderr" }' "$TMP/err" 2> "$TMP/mode"
+         END { print p, d, r, share; print mode > "/dev/stderr" }' "$TMP/err" 2> "$TMP/mode"
 }
 
 # bench MODEL LABEL NPROMPT NGEN LC_PRE LC_DEC MODE ARGS...: RUNS runs -> one table row
 bench() {
     _m=$1 _label=$2 _np=$3 _ng=$4 _lp=$5 _ld=$6 _mode=$7
     shift 7
-    : > "$TMP/p"; : > "$TMP/d"; : > "$TMP/r"
+    : > "$TMP/p"; : > "$TMP/d"; : > "$TMP/r"; : > "$TMP/s"
     _i=0
     while [ $_i -lt $RUNS ]; do
         echo "bench_engine: $_label $_mode run $((_i + 1))/$RUNS" >&2
@@ -61,11 +72,14 @@ bench() {
         echo "$_res" | awk '{ print $1 }' >> "$TMP/p"
         echo "$_res" | awk '{ print $2 }' >> "$TMP/d"
         echo "$_res" | awk '{ print $3 }' >> "$TMP/r"
+        echo "$_res" | awk '{ print $4 }' >> "$TMP/s"
         _i=$((_i + 1))
     done
     _p=$(bl_median < "$TMP/p") _d=$(bl_median < "$TMP/d") _r=$(bl_median < "$TMP/r")
+    _s=$(tr -d '%' < "$TMP/s" | bl_median)
+    case $_s in nan|n/a|"") _s=n/a ;; *) _s="$_s%" ;; esac
     bl_row "$_label" "$_mode ($(sed -n 's/.*, \([0-9]* of [0-9]* units\) resident.*/\1 resident/p' "$TMP/mode"))" "$_p" "$_d" \
-        "$(bl_bytes "${_r%.*}")" "$(bl_ratio "$_p" "$_lp")" "$(bl_ratio "$_d" "$_ld")"
+        "$(bl_bytes "${_r%.*}")" "$(bl_ratio "$_p" "$_lp")" "$(bl_ratio "$_d" "$_ld")" "$_s"
 }
 
 echo "## flashgen generation speed"
@@ -76,13 +90,13 @@ echo "the others are pread again for every token through the double buffer). Rat
 echo "llama.cpp (2 threads) on this machine kind: demo $LC_DEMO_PRE / $LC_DEMO_DEC tok/s, 1B $LC_1B_PRE / $LC_1B_DEC tok/s"
 echo "(prefill / decode). Kernels: $("$FG" -m tests/fixtures/demo -p x -n 1 --greedy --stats 2>&1 | sed -n 's/.*, \([a-z0-9]*\) kernels.*/\1/p')."
 echo
-bl_header "model" "mode" "prefill tok/s" "decode tok/s" "peak RSS" "prefill vs llama.cpp" "decode vs llama.cpp"
+bl_header "model" "mode" "prefill tok/s" "decode tok/s" "peak RSS" "prefill vs llama.cpp" "decode vs llama.cpp" "CPU share"
 
 # ---- demo ---------------------------------------------------------------------------------
 DEMO=tests/fixtures/demo
 half=$(( $(weights $DEMO) / 2 ))
 bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC resident --resident
-if "$FG" -m $DEMO -p "$(prompt 128)" -n 1 -c 256 --stream --ram "$half" > /dev/null 2>&1; then
+if "$FG" -m $DEMO -p "$(prompt 128)" -n 128 --greedy --ignore-eos --stream --ram "$half" > /dev/null 2>&1; then
     bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
 else
     bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC "streaming, all layers" --stream
@@ -108,6 +122,7 @@ else
     bl_row "1B Llama" "skipped: $MK missing or failed" "" "" "" "" ""
 fi
 echo
-echo "Load at the end: $(bl_load). On a busy machine (load above the CPU count) every figure drops with it."
+echo "Load at the end: $(bl_load). CPU share: CPU time flashgen got / (2 CPUs x wall time), including"
+echo "loading; well below 100% means a busy machine took the CPUs and every figure dropped with it."
 echo
 echo "Reproduce: \`sh tools/bench_engine.sh$([ $QUICK = 1 ] && echo ' --quick')\` (1B model cached in $MODELS)."
