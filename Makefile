@@ -142,9 +142,11 @@ check-unit: tests
 check-it: all
 	$(BUILD)/tests/integration
 
-# Further test stages (fuzz smoke runs, ...) add themselves to this list.
+# Further test stages (fuzz smoke runs, ...) add themselves to this list from the
+# module fragments included at the end; the list is read when the recipe runs.
 CHECK_EXTRA_TARGETS ?=
-check-extra: $(CHECK_EXTRA_TARGETS)
+check-extra:
+	$(if $(strip $(CHECK_EXTRA_TARGETS)),$(MAKE) $(CHECK_EXTRA_TARGETS),@echo "check-extra: nothing to run")
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -203,12 +204,71 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 
 /* ---- control files ------------------------------------------------------------- */
 
-typedef struct {
+/* An open control file. The kernel may still have a READ or WRITE of a handle in flight
+ * (e.g. an interrupted read) when its RELEASE arrives on another worker thread, so fi->fh
+ * holds a handle number, never a pointer: handles live in a registry, are looked up and
+ * referenced under ctl_lock, and are freed only when released AND unreferenced. */
+typedef struct ctl_fh {
+    uint64_t no;                /* handle number stored in fi->fh (never 0) */
     int id;
     int writable;
     char *data;                 /* snapshot rendered at open */
     size_t len;
+    int refs;                   /* requests using it right now */
+    int released;
+    struct ctl_fh *next;
 } ctl_fh_t;
+
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static ctl_fh_t *ctl_handles;
+static uint64_t ctl_next_no = 1;
+
+static void ctl_unlink_free(ctl_fh_t *h)
+{
+    for (ctl_fh_t **pp = &ctl_handles; *pp; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    free(h->data);
+    free(h);
+}
+
+/* Take a reference on the live handle numbered no, or NULL. */
+static ctl_fh_t *ctl_get(uint64_t no)
+{
+    pthread_mutex_lock(&ctl_lock);
+    ctl_fh_t *h = ctl_handles;
+    while (h && (h->no != no || h->released))
+        h = h->next;
+    if (h)
+        h->refs++;
+    pthread_mutex_unlock(&ctl_lock);
+    return h;
+}
+
+static void ctl_put(ctl_fh_t *h)
+{
+    pthread_mutex_lock(&ctl_lock);
+    if (--h->refs == 0 && h->released)
+        ctl_unlink_free(h);
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+/* Mark handle no released; free it now unless a request still uses it. */
+static void ctl_release(uint64_t no)
+{
+    pthread_mutex_lock(&ctl_lock);
+    ctl_fh_t *h = ctl_handles;
+    while (h && h->no != no)
+        h = h->next;
+    if (h) {
+        h->released = 1;
+        if (h->refs == 0)
+            ctl_unlink_free(h);
+    }
+    pthread_mutex_unlock(&ctl_lock);
+}
 
 static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_info *fi)
 {
@@ -234,13 +294,16 @@ static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    fi->fh = (uint64_t)(uintptr_t)h;
+    pthread_mutex_lock(&ctl_lock);
+    h->no = ctl_next_no++;
+    h->next = ctl_handles;
+    ctl_handles = h;
+    pthread_mutex_unlock(&ctl_lock);
+    fi->fh = h->no;
     fi->direct_io = 1;
     fi->keep_cache = 0;
-    if (fuse_reply_open(req, fi) != 0) {
-        free(h->data);
-        free(h);
-    }
+    if (fuse_reply_open(req, fi) != 0)
+        ctl_release(h->no);
 }
 
 static void ctl_read(fuse_req_t req, ctl_fh_t *h, size_t size, off_t off)
@@ -263,12 +326,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         fuse_reply_err(req, EROFS);
         return;
     }
-    ctl_fh_t *h = (ctl_fh_t *)(uintptr_t)fi->fh;
-    if (!h->writable || h->id != CTL_CONTROL) {
+    ctl_fh_t *h = ctl_get(fi->fh);
+    if (!h || !h->writable || h->id != CTL_CONTROL) {
+        if (h)
+            ctl_put(h);
         fuse_reply_err(req, EBADF);
         return;
     }
     int rc = ctl_exec(fs, buf, size);
+    ctl_put(h);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
@@ -316,7 +382,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         return;
     }
     if (n->kind == FFS_N_CTL_FILE && fi->fh) {
-        ctl_read(req, (ctl_fh_t *)(uintptr_t)fi->fh, size, off);
+        ctl_fh_t *h = ctl_get(fi->fh);
+        if (!h) {
+            fuse_reply_err(req, EBADF);
+            return;
+        }
+        ctl_read(req, h, size, off);
+        ctl_put(h);
         return;
     }
     if (n->kind != FFS_N_FILE || !n->src || off < 0) {
@@ -329,11 +401,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     ffs_node_t *n = ffs_tree_node(&FS(req)->tree, ino);
-    if (n && n->kind == FFS_N_CTL_FILE && fi->fh) {
-        ctl_fh_t *h = (ctl_fh_t *)(uintptr_t)fi->fh;
-        free(h->data);
-        free(h);
-    }
+    if (n && n->kind == FFS_N_CTL_FILE && fi->fh)
+        ctl_release(fi->fh);
     fuse_reply_err(req, 0);
 }
 
