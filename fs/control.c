@@ -121,6 +121,27 @@ char *ctl_stats_json(ffs_t *fs)
     }
     NUM(o, "uptime_s", uptime_s(fs));
     NUM(o, "errors", sx_get(&s->errors));
+    ctl_packed_t pk;
+    ctl_packed_totals(fs, &pk);
+    cJSON *po = cJSON_AddObjectToObject(o, "packed");
+    if (po) {
+        NUM(po, "files", pk.files);
+        NUM(po, "logical_bytes", pk.logical_bytes);
+        NUM(po, "stored_bytes", pk.stored_bytes);
+        NUM(po, "ratio", pk.ratio);
+        NUM(po, "corrupt_frames", pk.corrupt_frames);
+    }
+    cJSON *pf = cJSON_AddObjectToObject(o, "packed_files");
+    for (size_t i = 1; i <= fs->tree.n_nodes && pf; i++) {
+        uint64_t lg, st;
+        if (!ctl_packed_file(fs, i, &lg, &st))
+            continue;
+        cJSON *e = cJSON_AddObjectToObject(pf, ffs_tree_node(&fs->tree, i)->display);
+        if (e) {
+            NUM(e, "logical", lg);
+            NUM(e, "stored", st);
+        }
+    }
     free(pg);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
@@ -258,6 +279,15 @@ char *ctl_metrics_text(ffs_t *fs)
                   (unsigned long long)sx_get(&s->read_sizes[k]));
     metric(&b, "errors_total", "counter", "READ requests answered with an error.", (double)sx_get(&s->errors));
     metric(&b, "uptime_seconds", "gauge", "Seconds since the mount started.", uptime_s(fs));
+    ctl_packed_t pk;
+    ctl_packed_totals(fs, &pk);
+    metric(&b, "packed_files", "gauge", "Mounted files served from zstd-packed backing files.", (double)pk.files);
+    metric(&b, "packed_logical_bytes", "gauge", "Logical (served) bytes of the packed files.",
+           (double)pk.logical_bytes);
+    metric(&b, "packed_stored_bytes", "gauge", "On-disk bytes of the packed files.", (double)pk.stored_bytes);
+    metric(&b, "packed_ratio", "gauge", "Stored over logical bytes of the packed files (0 when none).", pk.ratio);
+    metric(&b, "packed_corrupt_frames_total", "counter", "Packed frames that failed to decode.",
+           (double)pk.corrupt_frames);
     if (b.oom) {
         free(b.buf);
         return NULL;
@@ -282,7 +312,7 @@ int ctl_render(ffs_t *fs, int id, char **out, size_t *len)
         t = ctl_metrics_text(fs);
         break;
     case CTL_LAYOUT:
-        t = ly_to_json(&fs->ly, 1);
+        t = ctl_layout_json(fs);
         break;
     case CTL_CONTROL:
         t = strdup(control_help);

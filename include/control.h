@@ -49,4 +49,25 @@ char *ctl_stats_json(struct ffs *fs);
 /* The metrics document (Prometheus text exposition format, malloc'd), NULL on ENOMEM. */
 char *ctl_metrics_text(struct ffs *fs);
 
+
+/* Packed-file totals of a mount (docs/control.md "packed"). */
+typedef struct {
+    uint64_t files;             /* mounted files whose source is packed */
+    uint64_t logical_bytes;     /* sum of their logical (served) sizes */
+    uint64_t stored_bytes;      /* sum of their on-disk sizes */
+    uint64_t corrupt_frames;    /* frame decode failures of their sources */
+    double ratio;               /* stored / logical; 0 when no file is packed */
+} ctl_packed_t;
+
+/* Sum the packed-file counters over every mounted file. */
+void ctl_packed_totals(struct ffs *fs, ctl_packed_t *out);
+
+/* Logical and stored size of file node ino (when it has a source); returns 1 when its
+ * source is packed, 0 otherwise (also for a non-file or a file not yet opened). */
+int ctl_packed_file(struct ffs *fs, size_t ino, uint64_t *logical, uint64_t *stored);
+
+/* The layout document: ly_to_json plus, per file entry, "stored_size" (bytes on disk) and
+ * "packed" (bool). JSON text, malloc'd; NULL on ENOMEM. */
+char *ctl_layout_json(struct ffs *fs);
+
 #endif

@@ -14,8 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
 #include "harness.h"
 #include "pack.h"
+#include "prom_check.h"
 
 static const char *models[] = {
     "tests/fixtures/demo",
@@ -72,6 +76,82 @@ static int is_tensor(const char *name)
     return (n > 12 && strcmp(name + n - 12, ".safetensors") == 0) || (n > 5 && strcmp(name + n - 5, ".gguf") == 0);
 }
 
+/* ---- the control files: packed statistics ------------------------------------------ */
+
+/* Parse .flashfs/<name> of mount m as JSON (asserting it parses). */
+static cJSON *ctl_json(const it_mount_t *m, const char *name)
+{
+    char *t;
+    size_t n;
+    ck_assert_int_eq(it_ctl_read(m, name, &t, &n), 0);
+    cJSON *j = cJSON_Parse(t);
+    ck_assert_msg(j != NULL, ".flashfs/%s is not JSON", name);
+    free(t);
+    return j;
+}
+
+/* Number o[a] (or o[a][b] when b), asserting it is one. */
+static double jnum(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+    if (b)
+        x = cJSON_GetObjectItemCaseSensitive(x, b);
+    ck_assert_msg(cJSON_IsNumber(x), "\"%s\"/\"%s\" is not a number", a, b ? b : "");
+    return x->valuedouble;
+}
+
+/* The packed counters of stats, the metrics (valid Prometheus text, same values) and the
+ * layout's per-file fields agree with each other; returns the stats document. */
+static cJSON *check_packed_ctl(const it_mount_t *m)
+{
+    cJSON *st = ctl_json(m, "stats");
+    double files = jnum(st, "packed", "files"), lg = jnum(st, "packed", "logical_bytes");
+    double sd = jnum(st, "packed", "stored_bytes"), ratio = jnum(st, "packed", "ratio");
+    ck_assert(fabs(ratio - (lg > 0 ? sd / lg : 0.0)) < 1e-9);
+    /* per-file entries sum to the totals */
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(st, "packed_files"), *e;
+    ck_assert(cJSON_IsObject(pf));
+    double n = 0, slg = 0, ssd = 0;
+    cJSON_ArrayForEach(e, pf) {
+        n++;
+        slg += jnum(e, "logical", NULL);
+        ssd += jnum(e, "stored", NULL);
+    }
+    ck_assert(n == files && slg == lg && ssd == sd);
+    /* metrics carry the same values */
+    char *t, err[256];
+    size_t len;
+    ck_assert_int_eq(it_ctl_read(m, "metrics", &t, &len), 0);
+    pc_stats_t ps;
+    ck_assert_msg(pc_validate(t, &ps, err, sizeof err) == 0, "metrics: %s", err);
+    double v;
+    ck_assert_int_eq(pc_sample(t, "flashfs_packed_files", "", &v), 0);
+    ck_assert(v == files);
+    ck_assert_int_eq(pc_sample(t, "flashfs_packed_stored_bytes", "", &v), 0);
+    ck_assert(v == sd);
+    ck_assert_int_eq(pc_sample(t, "flashfs_packed_logical_bytes", "", &v), 0);
+    ck_assert(v == lg);
+    ck_assert_int_eq(pc_sample(t, "flashfs_packed_corrupt_frames_total", "", &v), 0);
+    ck_assert(v == jnum(st, "packed", "corrupt_frames"));
+    free(t);
+    /* layout: every file entry has stored_size and packed; the packed ones are the
+     * packed_files of stats */
+    cJSON *ly = ctl_json(m, "layout");
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(ly, "files");
+    ck_assert(cJSON_GetArraySize(lf) > 0);
+    int n_packed = 0;
+    cJSON_ArrayForEach(e, lf) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "packed");
+        ck_assert_msg(cJSON_IsBool(p), "layout file entry without \"packed\"");
+        double ss = jnum(e, "stored_size", NULL);
+        ck_assert(ss > 0);
+        n_packed += cJSON_IsTrue(p);
+    }
+    ck_assert(n_packed <= files);
+    cJSON_Delete(ly);
+    return st;
+}
+
 /* ---- every file identical through the mount --------------------------------------- */
 
 START_TEST(packed_mount_sha256)
@@ -113,6 +193,14 @@ START_TEST(packed_mount_sha256)
     closedir(d);
     ck_assert_int_gt(files, 0);
     ck_assert_int_gt(tensors, 0);
+    /* stats: every tensor file is packed and smaller on disk; nothing corrupt */
+    cJSON *st = check_packed_ctl(&m);
+    ck_assert_int_eq((int)jnum(st, "packed", "files"), tensors);
+    ck_assert(jnum(st, "packed", "stored_bytes") < jnum(st, "packed", "logical_bytes"));
+    ck_assert(jnum(st, "packed", "ratio") > 0 && jnum(st, "packed", "ratio") < 1);
+    ck_assert(jnum(st, "packed", "corrupt_frames") == 0);
+    ck_assert(jnum(st, "errors", NULL) == 0);
+    cJSON_Delete(st);
     ck_assert_int_eq(it_mount_stop(&m), 0);
     it_rm_rf(tmp);
 }
@@ -257,6 +345,12 @@ START_TEST(packed_mount_corrupt_frame)
     ck_assert_int_eq(pread(fd, buf, 1, (off_t)(f.loff + 1)), -1);
     ck_assert_int_eq(errno, EIO);
     close(fd);
+    /* the failures are counted: corrupt frames in "packed", EIO replies in "errors" */
+    cJSON *st = check_packed_ctl(&m);
+    ck_assert(jnum(st, "packed", "corrupt_frames") > 0);
+    ck_assert(jnum(st, "errors", NULL) > 0);
+    ck_assert(jnum(st, "packed", "files") > 0);
+    cJSON_Delete(st);
     char other[PATH_MAX], h1[65], h2[65], o2[PATH_MAX];
     it_mpath(&m, "model-00002-of-00002.safetensors", other, sizeof other);
     snprintf(o2, sizeof o2, "tests/fixtures/demo/model-00002-of-00002.safetensors");
@@ -267,6 +361,24 @@ START_TEST(packed_mount_corrupt_frame)
     free(want);
     ck_assert_int_eq(it_mount_stop(&m), 0);
     it_rm_rf(tmp);
+}
+END_TEST
+
+/* ---- a plain mount reports no packed files ------------------------------------------ */
+
+START_TEST(plain_mount_packed_stats)
+{
+    char err[1024];
+    it_mount_t m;
+    const char *args[] = { "--ram", "32M", NULL };
+    ck_assert_msg(it_mount_start(&m, "tests/fixtures/demo", args, err, sizeof err) == 0, "%s", err);
+    cJSON *st = check_packed_ctl(&m);
+    ck_assert(jnum(st, "packed", "files") == 0);
+    ck_assert(jnum(st, "packed", "logical_bytes") == 0);
+    ck_assert(jnum(st, "packed", "ratio") == 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "packed_files")), 0);
+    cJSON_Delete(st);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
 }
 END_TEST
 
@@ -343,6 +455,7 @@ Suite *it_packed_suite(void)
     tcase_add_test(tc, packed_mount_random_reads);
     tcase_add_loop_test(tc, packed_mount_randread, 0, 2);
     tcase_add_test(tc, packed_mount_corrupt_frame);
+    tcase_add_test(tc, plain_mount_packed_stats);
     tcase_add_test(tc, pack_cli_errors);
     tcase_add_test(tc, pack_cli_nogroup_zstd_interop);
     suite_add_tcase(s, tc);

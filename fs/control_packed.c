@@ -1,0 +1,80 @@
+/* control_packed.c — the packed-file part of the mount's statistics: how many mounted
+ * files are zstd-packed, their logical (served) vs stored (on-disk) bytes, and frame
+ * decode failures. Walks the file tree's sources; documented in docs/control.md. */
+#include "control.h"
+#include "ffs.h"
+#include "pack.h"
+#include "layout.h"
+#include "source.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A file node is packed when its source is of kind "packed". */
+static int src_packed(const src_t *s)
+{
+    return s && s->ops && s->ops->kind && strcmp(s->ops->kind, "packed") == 0;
+}
+
+/* The node's current source: the watcher may swap it (the old one stays allocated until
+ * unmount), so load it atomically once. NULL for non-files. */
+static src_t *node_src(const ffs_node_t *n)
+{
+    return n->kind == FFS_N_FILE ? __atomic_load_n(&n->src, __ATOMIC_ACQUIRE) : NULL;
+}
+
+void ctl_packed_totals(struct ffs *fs, ctl_packed_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
+        src_t *s = node_src(ffs_tree_node(&fs->tree, i));
+        if (!src_packed(s))
+            continue;
+        out->files++;
+        out->logical_bytes += s->size;
+        out->stored_bytes += s->stored_size;
+        out->corrupt_frames += pk_src_errors(s);
+    }
+    /* ratio = stored / logical: below 1 when packing saved space; 0 when nothing is packed */
+    out->ratio = out->logical_bytes ? (double)out->stored_bytes / (double)out->logical_bytes : 0.0;
+}
+
+int ctl_packed_file(struct ffs *fs, size_t ino, uint64_t *logical, uint64_t *stored)
+{
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    src_t *s = n ? node_src(n) : NULL;
+    if (!s)
+        return 0;
+    *logical = s->size;
+    *stored = s->stored_size;
+    return src_packed(s);
+}
+
+/* ---- layout: stored size and packed flag per file -----------------------------------
+ * The layout module knows nothing of sources, so its JSON is augmented here: entry k of
+ * "files" belongs to the file node whose ly_index is k. */
+char *ctl_layout_json(struct ffs *fs)
+{
+    char *base = ly_to_json(&fs->ly, 0);
+    if (!base)
+        return NULL;
+    cJSON *root = cJSON_Parse(base);
+    free(base);
+    cJSON *files = root ? cJSON_GetObjectItemCaseSensitive(root, "files") : NULL;
+    int bad = !cJSON_IsArray(files);
+    for (size_t i = 1; !bad && i <= fs->tree.n_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        src_t *src = node_src(n);
+        if (!src || n->ly_index < 0)
+            continue;
+        cJSON *e = cJSON_GetArrayItem(files, n->ly_index);
+        if (!e || cJSON_GetObjectItemCaseSensitive(e, "stored_size"))
+            continue; /* a second path of the same file: already done */
+        bad = !cJSON_AddNumberToObject(e, "stored_size", (double)src->stored_size) ||
+              !cJSON_AddBoolToObject(e, "packed", src_packed(src));
+    }
+    char *s = bad ? NULL : cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
