@@ -93,6 +93,11 @@ char *ctl_stats_json(ffs_t *fs)
     NUM(o, "read_bytes", sx_get(&s->read_bytes));
     NUM(o, "backing_bytes_read", sx_get(&s->backing_bytes));
     NUM(o, "backing_reads", sx_get(&s->backing_reads));
+    /* effective read rate: logical bytes the backing store delivered (after decompression
+     * for packed files) per second spent in those reads, in MB/s (1e6 bytes) */
+    uint64_t bns = sx_get(&s->backing_ns);
+    NUM(o, "backing_read_ms", (double)bns / 1e6);
+    NUM(o, "effective_read_rate_mb_s", bns ? (double)sx_get(&s->backing_bytes) * 1e3 / (double)bns : 0.0);
     NUM(o, "evictions", sx_get(&s->evictions));
     NUM(o, "evicted_bytes", sx_get(&s->evicted_bytes));
     cJSON *p = cJSON_AddObjectToObject(o, "prefetch");
@@ -266,6 +271,8 @@ char *ctl_metrics_text(ffs_t *fs)
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"used\"} %llu\n", (unsigned long long)sx_get(&s->pf_used));
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"wasted\"} %llu\n", (unsigned long long)sx_get(&s->pf_wasted));
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"late\"} %llu\n", (unsigned long long)sx_get(&s->pf_late));
+    metric(&b, "backing_read_seconds_total", "counter", "Time spent in successful backing reads (demand and prefetch).",
+           (double)sx_get(&s->backing_ns) / 1e9);
     metric(&b, "stall_seconds_total", "counter", "Time READ requests waited on the backing store.",
            (double)sx_get(&s->stall_ns) / 1e9);
     metric(&b, "cycles_total", "counter", "Completed cyclic passes over the model.", (double)sx_get(&s->cycles));

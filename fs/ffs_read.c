@@ -164,7 +164,8 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     ca_daemon_add(&fs->ca, (int64_t)len);
     uint64_t t0 = fu_now_ns();
     int rc = src_read(n->src, buf, len, uoff);
-    sx_add(&fs->sx.stall_ns, fu_now_ns() - t0);
+    uint64_t dt = fu_now_ns() - t0;
+    sx_add(&fs->sx.stall_ns, dt);
     sx_add(&fs->sx.backing_reads, 1);
     if (rc < 0) {
         ca_daemon_add(&fs->ca, -(int64_t)len);
@@ -177,6 +178,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     }
     sx_add(&fs->sx.misses, 1);
     sx_add(&fs->sx.backing_bytes, len);
+    sx_add(&fs->sx.backing_ns, dt);
     sx_add(&fs->sx.read_bytes, len);
     fuse_reply_buf(req, buf, len);
     ca_daemon_add(&fs->ca, -(int64_t)len);

@@ -80,11 +80,15 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
     ch->pf = pf;
     pthread_mutex_unlock(&f->lock);
     ca_daemon_add(c, (int64_t)CA_CHUNK);
+    uint64_t t0 = fu_now_ns();
     int rc = src_read(f->src, data, pf->len, off);
+    uint64_t dt = fu_now_ns() - t0;
     sx_add(&c->sx->pf_issued, 1);
     sx_add(&c->sx->backing_reads, 1);
-    if (rc == 0)
+    if (rc == 0) {
         sx_add(&c->sx->backing_bytes, pf->len);
+        sx_add(&c->sx->backing_ns, dt);
+    }
     pthread_mutex_lock(&f->lock);
     if (rc == 0) {
         pf->state = CA_PF_READY;

@@ -25,6 +25,7 @@ typedef struct {
     _Atomic uint64_t pf_wasted;         /* prefetched chunks dropped before any READ used them */
     _Atomic uint64_t pf_late;           /* READs that found their chunk's prefetch still in flight */
     _Atomic uint64_t stall_ns;          /* time READs waited on the backing store */
+    _Atomic uint64_t backing_ns;        /* time spent in successful backing reads (demand + prefetch) */
     _Atomic uint64_t cycles;            /* completed passes over the model (cyclic readers) */
     _Atomic uint64_t read_sizes[SX_RS_N];
     _Atomic uint64_t errors;            /* READs answered with an error */

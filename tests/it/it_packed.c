@@ -200,6 +200,10 @@ START_TEST(packed_mount_sha256)
     ck_assert(jnum(st, "packed", "ratio") > 0 && jnum(st, "packed", "ratio") < 1);
     ck_assert(jnum(st, "packed", "corrupt_frames") == 0);
     ck_assert(jnum(st, "errors", NULL) == 0);
+    /* every file was read through: the backing store delivered bytes in measured time */
+    ck_assert(jnum(st, "backing_bytes_read", NULL) > 0);
+    ck_assert(jnum(st, "backing_read_ms", NULL) > 0);
+    ck_assert(jnum(st, "effective_read_rate_mb_s", NULL) > 0);
     cJSON_Delete(st);
     ck_assert_int_eq(it_mount_stop(&m), 0);
     it_rm_rf(tmp);
@@ -377,6 +381,9 @@ START_TEST(plain_mount_packed_stats)
     ck_assert(jnum(st, "packed", "logical_bytes") == 0);
     ck_assert(jnum(st, "packed", "ratio") == 0);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "packed_files")), 0);
+    /* nothing read yet: no backing time, no rate */
+    if (jnum(st, "backing_bytes_read", NULL) == 0)
+        ck_assert(jnum(st, "effective_read_rate_mb_s", NULL) == 0);
     cJSON_Delete(st);
     ck_assert_int_eq(it_mount_stop(&m), 0);
 }
