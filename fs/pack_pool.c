@@ -23,6 +23,43 @@ static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER;  /* a job was queued
 static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;  /* a job finished */
 static pk_job_t *q_head, *q_tail;
 static int pool_threads;        /* started threads; -1 when starting failed */
+static int pool_busy;           /* jobs being run by pool threads right now */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* fork() keeps only the calling thread: the flashfs daemon forks (fuse_daemonize) after
+ * reading file headers, which may already have started the pool. Before a fork, wait
+ * until the pool threads are idle and hold the mutex across it; in the child, forget the
+ * threads so the next submit starts new ones (queued jobs are kept and run then).
+ * The mutex and condition variables are re-initialised in the child. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    while (pool_busy > 0 || (q_head && pool_threads > 0))
+        pthread_cond_wait(&pool_done, &pool_mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&pool_mu);
+}
+
+static void fork_child(void)
+{
+    /* The parent's idle pool threads were waiting on pool_work: a condition variable
+     * whose waiters vanished is unusable (signal would wait for them), so start afresh. */
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    pool_mu = mu;
+    pool_work = cv;
+    pool_done = cv;
+    pool_threads = 0;
+    pool_busy = 0;
+}
+
+static void fork_register(void)
+{
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 static void *pool_main(void *arg)
 {
@@ -36,9 +73,12 @@ static void *pool_main(void *arg)
         if (!q_head)
             q_tail = NULL;
         j->state = PK_JOB_RUNNING;
+        pool_busy++;
         pthread_mutex_unlock(&pool_mu);
         pk_job_run(j);
         pthread_mutex_lock(&pool_mu);
+        pool_busy--;
+        pthread_cond_broadcast(&pool_done);
     }
     return NULL;
 }
@@ -48,6 +88,7 @@ static void pool_start(void)
 {
     if (pool_threads != 0)
         return;
+    pthread_once(&fork_once, fork_register);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;

@@ -210,6 +210,43 @@ START_TEST(packed_mount_sha256)
 }
 END_TEST
 
+/* ---- daemon mode: the daemon forks after reading the headers ------------------------ */
+
+/* Regression: the decode pool started while the headers were read, before flashfs forks
+ * into the background; the child then hung on the first read that queued a frame. */
+START_TEST(packed_mount_daemon_mode)
+{
+    const char *model = "tests/fixtures/demo";
+    char tmp[PATH_MAX], packed[PATH_MAX], err[1024];
+    ck_assert_int_eq(it_tmpdir(tmp, sizeof tmp), 0);
+    pack_model(model, tmp, packed, sizeof packed, NULL);
+
+    it_mount_t m;
+    const char *args[] = { "--ram", "8M", NULL };
+    ck_assert_msg(it_mount_start_daemon(&m, packed, args, err, sizeof err) == 0, "%s", err);
+    DIR *d = opendir(model);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int tensors = 0;
+    while ((e = readdir(d))) {
+        if (!is_tensor(e->d_name))
+            continue;
+        char orig[PATH_MAX], mnt[PATH_MAX], h1[65], h2[65];
+        pjoin(orig, sizeof orig, model, e->d_name);
+        it_mpath(&m, e->d_name, mnt, sizeof mnt);
+        ck_assert_int_eq(it_sha256_file(orig, 65536, h1), 0);
+        ck_assert_int_eq(it_sha256_file(mnt, 4 << 20, h2), 0);
+        ck_assert_msg(strcmp(h1, h2) == 0, "%s: sha256 differs through the daemonized packed mount",
+                      e->d_name);
+        tensors++;
+    }
+    closedir(d);
+    ck_assert_int_gt(tensors, 0);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+    it_rm_rf(tmp);
+}
+END_TEST
+
 /* ---- random differential reads: pread and mmap ------------------------------------- */
 
 START_TEST(packed_mount_random_reads)
@@ -460,6 +497,7 @@ Suite *it_packed_suite(void)
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_loop_test(tc, packed_mount_sha256, 0, N_MODELS);
     tcase_add_test(tc, packed_mount_random_reads);
+    tcase_add_test(tc, packed_mount_daemon_mode);
     tcase_add_loop_test(tc, packed_mount_randread, 0, 2);
     tcase_add_test(tc, packed_mount_corrupt_frame);
     tcase_add_test(tc, plain_mount_packed_stats);
