@@ -276,16 +276,12 @@ int st_parse(fu_read_fn rd, void *ctx, uint64_t file_size, st_file_t *out, char 
 int st_parse_path(const char *path, st_file_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fu_err(err, errlen, -errno, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        int e = -errno;
-        close(fd);
-        return fu_err(err, errlen, e, "%s: cannot stat (%s)", path, strerror(-e));
-    }
-    int rc = st_parse(fu_fd_read, (void *)(intptr_t)fd, (uint64_t)sb.st_size, out, err, errlen);
+    int fd;
+    uint64_t size;
+    int rc = fu_open_sized(path, &fd, &size, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = st_parse(fu_fd_read, (void *)(intptr_t)fd, size, out, err, errlen);
     close(fd);
     return rc;
 }

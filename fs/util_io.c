@@ -43,6 +43,22 @@ int fu_pread_full(int fd, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+int fu_open_sized(const char *path, int *fd, uint64_t *size, char *err, size_t errlen)
+{
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return fu_err(err, errlen, -errno, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat sb;
+    if (fstat(f, &sb) < 0) {
+        int e = -errno;
+        close(f);
+        return fu_err(err, errlen, e, "%s: cannot stat (%s)", path, strerror(-e));
+    }
+    *fd = f;
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
 int fu_write_full(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

@@ -31,6 +31,10 @@ int fu_fd_read(void *ctx, void *buf, size_t len, uint64_t off);
 /* pread exactly len bytes (retrying short reads and EINTR). 0, -EIO at EOF, or -errno. */
 int fu_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/* Open path read-only and give its size: the start of every *_parse_path(). 0, or -errno
+ * with "PATH: cannot open/stat (reason)" in err. The caller closes *fd. */
+int fu_open_sized(const char *path, int *fd, uint64_t *size, char *err, size_t errlen);
+
 /* write exactly len bytes (retrying short writes and EINTR). 0 or -errno. */
 int fu_write_full(int fd, const void *buf, size_t len);
 
