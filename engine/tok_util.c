@@ -1,5 +1,6 @@
 /* tok_util.c — growable buffers and UTF-8 decoding/encoding for the tokenizer. */
 #include "tok_util.h"
+#include "fu_util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -77,49 +78,7 @@ int tk_ids_push(tk_ids_t *a, int32_t id)
 }
 
 /* ---- UTF-8 ------------------------------------------------------------------
- * Well-formed sequences (Unicode table 3-7):
- *   00..7F
- *   C2..DF 80..BF
- *   E0 A0..BF 80..BF | E1..EC 80..BF 80..BF | ED 80..9F 80..BF | EE..EF 80..BF 80..BF
- *   F0 90..BF 80..BF 80..BF | F1..F3 80..BF x3 | F4 80..8F 80..BF 80..BF
- * valid_prefix() returns how many leading bytes of s form a valid (possibly truncated)
- * start of a sequence, and the full length the lead byte announces. */
-
-static size_t valid_prefix(const uint8_t *s, size_t n, size_t *full)
-{
-    uint8_t c = s[0];
-    uint8_t lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80) {
-        *full = 1;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *full = 0;
-        return 0;
-    }
-    *full = need;
-    size_t i = 1;
-    if (i < n && i < need && s[i] >= lo && s[i] <= hi) {
-        i++;
-        while (i < n && i < need && s[i] >= 0x80 && s[i] <= 0xBF)
-            i++;
-    }
-    return i;
-}
+ * Sequence rules (RFC 3629, Unicode table 3-7): fu_utf8_prefix (fs/util_utf8.c). */
 
 size_t tk_utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
 {
@@ -127,7 +86,7 @@ size_t tk_utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
         *cp = s[0];
         return 1;
     }
-    size_t full, got = valid_prefix(s, n, &full);
+    size_t full, got = fu_utf8_prefix(s, n, &full);
     if (full == 0 || got < full) {
         *cp = TK_UTF8_BAD + s[0];
         return 1;
@@ -181,7 +140,7 @@ int tk_utf8_lossy(tk_buf_t *b, const uint8_t *s, size_t n)
             i++;
             continue;
         }
-        size_t full, got = valid_prefix(s + i, n - i, &full);
+        size_t full, got = fu_utf8_prefix(s + i, n - i, &full);
         if (full && got == full) {
             i += full;
             continue;

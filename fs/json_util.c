@@ -8,46 +8,7 @@
 
 /* ---------------------------------------------------------------- UTF-8 --- */
 
-/* Length of the valid UTF-8 sequence starting at s[0] (at most n bytes available),
- * or 0 when it is invalid. Rules (RFC 3629):
- *   1 byte  00..7F
- *   2 bytes C2..DF 80..BF                    (C0, C1 would be overlong)
- *   3 bytes E0 A0..BF 80..BF | E1..EC 80..BF 80..BF | ED 80..9F 80..BF (no surrogates)
- *           | EE..EF 80..BF 80..BF
- *   4 bytes F0 90..BF .. | F1..F3 80..BF .. | F4 80..8F ..   (max U+10FFFF) */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need;
-}
+/* Sequence rules: fu_utf8_seq (fs/util_utf8.c). */
 
 int js_utf8_valid(const char *s, size_t len)
 {
@@ -56,7 +17,7 @@ int js_utf8_valid(const char *s, size_t len)
     while (i < len) {
         if (p[i] == 0)
             return 0;
-        size_t k = utf8_seq(p + i, len - i);
+        size_t k = fu_utf8_seq(p + i, len - i);
         if (k == 0)
             return 0;
         i += k;
@@ -77,7 +38,7 @@ int js_check_text(const char *text, size_t len, int max_depth, uint64_t base, ch
             return fu_err(err, errlen, -EINVAL, "NUL byte in JSON at offset %llu",
                           (unsigned long long)(base + i));
         if (c >= 0x80) {
-            size_t k = utf8_seq(p + i, len - i);
+            size_t k = fu_utf8_seq(p + i, len - i);
             if (k == 0)
                 return fu_err(err, errlen, -EINVAL, "invalid UTF-8 in JSON at offset %llu",
                               (unsigned long long)(base + i));

@@ -1,4 +1,4 @@
-/* fu_util.h — small shared helpers: sizes, checked arithmetic, full reads, logging.
+/* fu_util.h — small shared helpers: sizes, checked arithmetic, full reads, logging, UTF-8.
  *
  * Conventions used across flashfs (see docs/hacking.md):
  *   - functions return 0 on success or a negative errno value (-EINVAL, -EIO, ...);
@@ -51,6 +51,16 @@ char *fu_format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Physical RAM in bytes (sysconf), 0 if unknown. */
 uint64_t fu_phys_ram(void);
+
+/* UTF-8 (fs/util_utf8.c), by RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. fu_utf8_prefix: how many leading bytes of s[0..n) (n >= 1) are a well-formed,
+ * possibly truncated start of one sequence (0 when s[0] cannot start one), with the length
+ * s[0] announces in *full (1..4, 0 for a bad lead byte); the sequence is complete and valid
+ * exactly when the result equals a nonzero *full. A result r < *full makes s[0..max(r,1))
+ * the maximal ill-formed subpart (the unit of U+FFFD replacement). */
+size_t fu_utf8_prefix(const uint8_t *s, size_t n, size_t *full);
+/* Length 1..4 of the complete, well-formed UTF-8 sequence at s[0..n) (n >= 1), else 0. */
+size_t fu_utf8_seq(const uint8_t *s, size_t n);
 
 /* Checked arithmetic: return 1 on overflow, else store the result and return 0. */
 static inline int fu_add_u64(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_add_overflow(a, b, r); }

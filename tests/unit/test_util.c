@@ -1,4 +1,4 @@
-/* test_util.c — unit tests of fs/util_*.c: size parsing, full reads, file loading. */
+/* test_util.c — unit tests of fs/util_*.c: size parsing, full reads, file loading, UTF-8. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +95,128 @@ START_TEST(mem_reader_bounds)
 }
 END_TEST
 
+/* UTF-8: one row per input, given exactly len bytes (a malloc'd copy, so that ASan would
+ * see a read past n): fu_utf8_seq's result, fu_utf8_prefix's result and *full. */
+typedef struct {
+    const char *what, *bytes;
+    size_t len, seq, prefix, full;
+} utf8_case_t;
+
+static const utf8_case_t utf8_cases[] = {
+    /* valid, 1 to 4 bytes, at the edges of each range */
+    { "U+0000",            "\x00",             1, 1, 1, 1 },
+    { "U+0041",            "A",                1, 1, 1, 1 },
+    { "U+007F",            "\x7F",             1, 1, 1, 1 },
+    { "U+0080",            "\xC2\x80",         2, 2, 2, 2 },
+    { "U+07FF",            "\xDF\xBF",         2, 2, 2, 2 },
+    { "U+0800",            "\xE0\xA0\x80",     3, 3, 3, 3 },
+    { "U+0FFF",            "\xE0\xBF\xBF",     3, 3, 3, 3 },
+    { "U+1000",            "\xE1\x80\x80",     3, 3, 3, 3 },
+    { "U+D7FF",            "\xED\x9F\xBF",     3, 3, 3, 3 },
+    { "U+E000",            "\xEE\x80\x80",     3, 3, 3, 3 },
+    { "U+FFFF",            "\xEF\xBF\xBF",     3, 3, 3, 3 },
+    { "U+10000",           "\xF0\x90\x80\x80", 4, 4, 4, 4 },
+    { "U+3FFFF",           "\xF0\xBF\xBF\xBF", 4, 4, 4, 4 },
+    { "U+40000",           "\xF1\x80\x80\x80", 4, 4, 4, 4 },
+    { "U+FFFFF",           "\xF3\xBF\xBF\xBF", 4, 4, 4, 4 },
+    { "U+10FFFF",          "\xF4\x8F\xBF\xBF", 4, 4, 4, 4 },
+    { "valid + trailing",  "\xC3\xA9" "A",     3, 2, 2, 2 },
+    /* lone continuation bytes and bytes that never appear */
+    { "lone 80",           "\x80",             1, 0, 0, 0 },
+    { "lone BF",           "\xBF\x80",         2, 0, 0, 0 },
+    { "F8",                "\xF8\x88\x80\x80", 4, 0, 0, 0 },
+    { "FE",                "\xFE",             1, 0, 0, 0 },
+    { "FF",                "\xFF",             1, 0, 0, 0 },
+    /* overlong forms */
+    { "overlong C0 80",    "\xC0\x80",         2, 0, 0, 0 },
+    { "overlong C1 BF",    "\xC1\xBF",         2, 0, 0, 0 },
+    { "overlong E0 80 80", "\xE0\x80\x80",     3, 0, 1, 3 },
+    { "overlong E0 9F BF", "\xE0\x9F\xBF",     3, 0, 1, 3 },
+    { "overlong F0 80",    "\xF0\x80\x80\x80", 4, 0, 1, 4 },
+    { "overlong F0 8F",    "\xF0\x8F\xBF\xBF", 4, 0, 1, 4 },
+    /* surrogates U+D800..U+DFFF */
+    { "surrogate D800",    "\xED\xA0\x80",     3, 0, 1, 3 },
+    { "surrogate DFFF",    "\xED\xBF\xBF",     3, 0, 1, 3 },
+    /* beyond U+10FFFF */
+    { "U+110000",          "\xF4\x90\x80\x80", 4, 0, 1, 4 },
+    { "F4 BF",             "\xF4\xBF\xBF\xBF", 4, 0, 1, 4 },
+    { "F5",                "\xF5\x80\x80\x80", 4, 0, 0, 0 },
+    { "F7",                "\xF7\xBF\xBF\xBF", 4, 0, 0, 0 },
+    /* a bad continuation byte after a good start */
+    { "C2 41",             "\xC2\x41",         2, 0, 1, 2 },
+    { "C2 C0",             "\xC2\xC0",         2, 0, 1, 2 },
+    { "E1 80 41",          "\xE1\x80\x41",     3, 0, 2, 3 },
+    { "E1 41 80",          "\xE1\x41\x80",     3, 0, 1, 3 },
+    { "F1 80 80 C0",       "\xF1\x80\x80\xC0", 4, 0, 3, 4 },
+    { "F0 90 7F 80",       "\xF0\x90\x7F\x80", 4, 0, 2, 4 },
+    /* truncated: a valid start cut off by the end of the input */
+    { "C2 |",              "\xC2",             1, 0, 1, 2 },
+    { "E0 A0 |",           "\xE0\xA0",         2, 0, 2, 3 },
+    { "E1 |",              "\xE1",             1, 0, 1, 3 },
+    { "ED 9F |",           "\xED\x9F",         2, 0, 2, 3 },
+    { "F0 90 80 |",        "\xF0\x90\x80",     3, 0, 3, 4 },
+    { "F4 8F |",           "\xF4\x8F",         2, 0, 2, 4 },
+    { "F3 |",              "\xF3",             1, 0, 1, 4 },
+    /* truncated and also invalid: the bad byte decides */
+    { "E0 80 |",           "\xE0\x80",         2, 0, 1, 3 },
+    { "ED A0 |",           "\xED\xA0",         2, 0, 1, 3 },
+    { "F4 90 |",           "\xF4\x90",         2, 0, 1, 4 },
+};
+
+START_TEST(utf8_table)
+{
+    for (size_t k = 0; k < sizeof utf8_cases / sizeof *utf8_cases; k++) {
+        const utf8_case_t *c = &utf8_cases[k];
+        uint8_t *s = malloc(c->len);
+        ck_assert_ptr_nonnull(s);
+        memcpy(s, c->bytes, c->len);
+        size_t full = 99;
+        size_t got = fu_utf8_prefix(s, c->len, &full);
+        ck_assert_msg(got == c->prefix && full == c->full, "%s: prefix %zu full %zu, want %zu %zu",
+                      c->what, got, full, c->prefix, c->full);
+        size_t seq = fu_utf8_seq(s, c->len);
+        ck_assert_msg(seq == c->seq, "%s: seq %zu, want %zu", c->what, seq, c->seq);
+        /* the two agree: complete and valid exactly when prefix == a nonzero full */
+        ck_assert_uint_eq(seq, full && got == full ? full : 0);
+        free(s);
+    }
+}
+END_TEST
+
+START_TEST(utf8_every_prefix_of_valid)
+{
+    /* every valid sequence cut short at each length is a truncated, not an invalid, start */
+    const char *seqs[] = { "\xC2\x80", "\xE0\xA0\x80", "\xED\x9F\xBF", "\xEF\xBF\xBF",
+                           "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF" };
+    for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++) {
+        size_t len = strlen(seqs[k]);
+        for (size_t n = 1; n <= len; n++) {
+            uint8_t *s = malloc(n);
+            ck_assert_ptr_nonnull(s);
+            memcpy(s, seqs[k], n);
+            size_t full = 0;
+            ck_assert_uint_eq(fu_utf8_prefix(s, n, &full), n);
+            ck_assert_uint_eq(full, len);
+            ck_assert_uint_eq(fu_utf8_seq(s, n), n == len ? len : 0);
+            free(s);
+        }
+    }
+}
+END_TEST
+
+START_TEST(utf8_lead_bytes)
+{
+    /* the announced length of every lead byte, with a long enough run of 80..BF after it */
+    for (unsigned c = 0; c < 256; c++) {
+        uint8_t s[4] = { (uint8_t)c, 0x90, 0x80, 0x80 };
+        size_t want = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+        size_t full = 99;
+        fu_utf8_prefix(s, 4, &full);
+        ck_assert_msg(full == want, "lead %02X: full %zu, want %zu", c, full, want);
+    }
+}
+END_TEST
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -106,5 +228,10 @@ Suite *util_suite(void)
     tcase_add_test(tc, pread_full_and_file);
     tcase_add_test(tc, mem_reader_bounds);
     suite_add_tcase(s, tc);
+    TCase *tu = tcase_create("utf8");
+    tcase_add_test(tu, utf8_table);
+    tcase_add_test(tu, utf8_every_prefix_of_valid);
+    tcase_add_test(tu, utf8_lead_bytes);
+    suite_add_tcase(s, tu);
     return s;
 }
