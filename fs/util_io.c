@@ -1,4 +1,4 @@
-/* util_io.c — full reads and writes, whole-file loading, positional reader adapters. */
+/* util_io.c — full reads and writes, whole-file loading and copying, positional reader adapters. */
 #include "fu_util.h"
 
 #include <errno.h>
@@ -73,6 +73,38 @@ int fu_write_full(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int fu_copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = -errno;
+        close(in);
+        return e;
+    }
+    char buf[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((rc = fu_write_full(out, buf, (size_t)n)) != 0)
+            break;
+    }
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
 }
 
 int fu_read_file(const char *path, size_t max_len, char **out, size_t *out_len)

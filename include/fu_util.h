@@ -38,6 +38,9 @@ int fu_open_sized(const char *path, int *fd, uint64_t *size, char *err, size_t e
 /* write exactly len bytes (retrying short writes and EINTR). 0 or -errno. */
 int fu_write_full(int fd, const void *buf, size_t len);
 
+/* Copy the contents of src to dst (created or truncated, mode 0644). 0 or -errno. */
+int fu_copy_file(const char *src, const char *dst);
+
 /* Read a whole file of at most max_len bytes into a NUL-terminated malloc'd buffer.
  * -EFBIG when larger than max_len. */
 int fu_read_file(const char *path, size_t max_len, char **out, size_t *out_len);

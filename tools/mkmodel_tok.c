@@ -257,38 +257,6 @@ static int is_tokenizer_file(const char *n)
     return 0;
 }
 
-static int copy_file(const char *src, const char *dst)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -errno;
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        int e = -errno;
-        close(in);
-        return e;
-    }
-    char buf[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        if ((rc = fu_write_full(out, buf, (size_t)n)) != 0)
-            break;
-    }
-    close(in);
-    if (close(out) != 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
 int mm_copy_tokenizer(const char *src, const char *dst, int *copied, char *err, size_t errlen)
 {
     *copied = 0;
@@ -306,7 +274,7 @@ int mm_copy_tokenizer(const char *src, const char *dst, int *copied, char *err, 
         snprintf(b, sizeof b, "%s/%s", dst, e->d_name);
         if (stat(a, &sb) != 0 || !S_ISREG(sb.st_mode))
             continue;
-        rc = copy_file(a, b);
+        rc = fu_copy_file(a, b);
         if (rc != 0)
             fu_err(err, errlen, rc, "copying %s: %s", a, strerror(-rc));
         else

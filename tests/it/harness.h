@@ -157,9 +157,6 @@ int it_decode_status(int wstatus);
 /* Read a whole file into a malloc'd buffer (NUL-terminated). 0 or -errno. */
 int it_slurp(const char *path, char **out, size_t *len);
 
-/* Copy a file (contents only, mode 0644). 0 or -errno. */
-int it_copy_file(const char *from, const char *to);
-
 /* sha256 of a file read with read() in chunks of bufsize bytes; hex into out[65]. 0 or -errno. */
 int it_sha256_file(const char *path, size_t bufsize, char out[65]);
 

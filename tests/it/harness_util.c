@@ -1,6 +1,6 @@
 /* harness_util.c — the integration harness's process and file helpers: it_run (a
- * program with captured stdout/stderr and a timeout), whole-file reads, copies, file
- * sha256, and the clock helpers. See harness.h. */
+ * program with captured stdout/stderr and a timeout), whole-file reads, file sha256,
+ * and the clock helpers. See harness.h. */
 #include "harness.h"
 #include "sha256.h"
 
@@ -240,46 +240,6 @@ int it_slurp(const char *path, char **out, size_t *len)
     }
     *out = gb_take(&b, len);
     return *out ? 0 : -ENOMEM;
-}
-
-int it_copy_file(const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -errno;
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        int e = -errno;
-        close(in);
-        return e;
-    }
-    static char buf[1 << 16];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                rc = -errno;
-                break;
-            }
-            off += w;
-        }
-        if (rc)
-            break;
-    }
-    close(in);
-    if (close(out) < 0 && rc == 0)
-        rc = -errno;
-    return rc;
 }
 
 int it_sha256_file(const char *path, size_t bufsize, char out[65])

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fu_util.h"
 #include "harness.h"
 #include "sha256.h"
 
@@ -127,7 +128,7 @@ START_TEST(tmpdir_rm_rf_mountpoint)
     snprintf(p, sizeof p, "%s/a/b", d);
     ck_assert_int_eq(mkdir(p, 0755), 0);
     snprintf(p, sizeof p, "%s/a/b/f", d);
-    ck_assert_int_eq(it_copy_file("tests/fixtures/demo/config.json", p), 0);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/demo/config.json", p), 0);
     char h1[65], h2[65];
     ck_assert_int_eq(it_sha256_file(p, 100, h1), 0);
     ck_assert_int_eq(it_sha256_file("tests/fixtures/demo/config.json", 1 << 20, h2), 0);

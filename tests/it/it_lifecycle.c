@@ -28,6 +28,7 @@
 
 #include "faultenv.h"
 #include "ffs_exit.h"
+#include "fu_util.h"
 #include "harness.h"
 
 #define MODEL "tests/fixtures/demo"
@@ -201,7 +202,7 @@ START_TEST(backing_replaced_and_truncated)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(from, sizeof from, "%s/%s", MODEL, files[i]);
         snprintf(to, sizeof to, "%s/%s", model, files[i]);
-        ck_assert_int_eq(it_copy_file(from, to), 0);
+        ck_assert_int_eq(fu_copy_file(from, to), 0);
     }
     char back[PATH_MAX];
     snprintf(back, sizeof back, "%s/%s", model, FILE_NAME);

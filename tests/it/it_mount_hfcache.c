@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fu_util.h"
 #include "harness.h"
 #include "tree_check.h"
 
@@ -73,7 +74,7 @@ static void make_hf_cache(hf_t *h)
         snprintf(src, sizeof src, "tests/fixtures/demo/%s", model_files[i]);
         ck_assert_int_eq(it_sha256_file(src, 1 << 20, sha), 0);
         snprintf(p, sizeof p, "%s/blobs/%s", h->repo, sha);
-        ck_assert_int_eq(it_copy_file(src, p), 0);
+        ck_assert_int_eq(fu_copy_file(src, p), 0);
         snprintf(q, sizeof q, "%s/%s", h->snap, model_files[i]);
         snprintf(p, sizeof p, "../../blobs/%s", sha);
         symlink_ok(p, q);

@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fu_util.h"
 #include "harness.h"
 #include "tree_check.h"
 
@@ -51,13 +52,13 @@ static void make_model(char *dir, size_t len)
     char p[4200];
     ck_assert_int_eq(it_tmpdir(dir, len), 0);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    ck_assert_int_eq(it_copy_file("tests/fixtures/demo/config.json", p), 0);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/demo/config.json", p), 0);
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    ck_assert_int_eq(it_copy_file("tests/fixtures/dev/qwen2-bl-bf16/model.safetensors", p), 0);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/dev/qwen2-bl-bf16/model.safetensors", p), 0);
     snprintf(p, sizeof p, "%s/sub", dir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
     snprintf(p, sizeof p, "%s/sub/tokenizer.json", dir);
-    ck_assert_int_eq(it_copy_file("tests/fixtures/dev/qwen2-bl-bf16/tokenizer.json", p), 0);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/dev/qwen2-bl-bf16/tokenizer.json", p), 0);
     snprintf(p, sizeof p, "%s/empty", dir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
 }

@@ -1,4 +1,4 @@
-/* test_util.c — unit tests of fs/util_*.c: size parsing, full reads, file loading, UTF-8. */
+/* test_util.c — unit tests of fs/util_*.c: size parsing, full reads, file loading and copying, UTF-8. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +80,37 @@ START_TEST(pread_full_and_file)
     ck_assert_int_eq(fu_read_file(path, 4, &data, &n), -EFBIG);
     unlink(path);
     ck_assert_int_eq(fu_read_file(path, 100, &data, &n), -ENOENT);
+}
+END_TEST
+
+START_TEST(copy_file)
+{
+    char src[] = "/tmp/fu_test_XXXXXX", dst[] = "/tmp/fu_test_XXXXXX";
+    int fd = mkstemp(src), fd2 = mkstemp(dst);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(fd2, 0);
+    /* more than one 64 KiB read, and a destination longer than the source (truncated) */
+    size_t n = 200000;
+    char *data = malloc(n), *back;
+    ck_assert_ptr_nonnull(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 7 + i / 251);
+    ck_assert_int_eq(fu_write_full(fd, data, n), 0);
+    ck_assert_int_eq(fu_write_full(fd2, data, n), 0);
+    ck_assert_int_eq(fu_write_full(fd2, "tail", 4), 0);
+    close(fd);
+    close(fd2);
+    ck_assert_int_eq(fu_copy_file(src, dst), 0);
+    size_t got;
+    ck_assert_int_eq(fu_read_file(dst, n + 100, &back, &got), 0);
+    ck_assert_uint_eq(got, n);
+    ck_assert_int_eq(memcmp(back, data, n), 0);
+    free(back);
+    free(data);
+    ck_assert_int_eq(fu_copy_file(src, "/nonexistent-dir/x"), -ENOENT);
+    unlink(src);
+    ck_assert_int_eq(fu_copy_file(src, dst), -ENOENT);
+    unlink(dst);
 }
 END_TEST
 
@@ -226,6 +257,7 @@ Suite *util_suite(void)
     tcase_add_test(tc, size_garbage);
     tcase_add_test(tc, format_size);
     tcase_add_test(tc, pread_full_and_file);
+    tcase_add_test(tc, copy_file);
     tcase_add_test(tc, mem_reader_bounds);
     suite_add_tcase(s, tc);
     TCase *tu = tcase_create("utf8");
