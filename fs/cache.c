@@ -189,6 +189,7 @@ static uint64_t clear_pages(ca_t *c, ca_file_t *f, size_t k)
 {
     ca_chunk_t *ch = &f->chunks[k];
     uint64_t n = ch->npages;
+    ch->pushed = 0;
     if (!n)
         return 0;
     memset(ch->bits, 0, sizeof ch->bits);
@@ -205,10 +206,14 @@ void ca_pf_free(ca_t *c, ca_chunk_t *ch)
         return;
     if (!pf->used)
         sx_add(&c->sx->pf_wasted, 1);
-    munmap(pf->data, CA_CHUNK);
+    uint32_t cap = pf->cap;
+    if (cap == CA_PAGE)
+        free(pf->data); /* a stored chunk's sentinel page (prefetch.c) */
+    else
+        munmap(pf->data, cap);
     free(pf);
     ch->pf = NULL;
-    ca_daemon_add(c, -(int64_t)CA_CHUNK);
+    ca_daemon_add(c, -(int64_t)cap);
 }
 
 uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
@@ -216,8 +221,8 @@ uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
     ca_chunk_t *ch = &f->chunks[k];
     uint64_t freed = 0;
     if (ch->pf && ch->pf->state == CA_PF_READY && ch->pf->refs == 0) {
+        freed += ch->pf->cap;
         ca_pf_free(c, ch);
-        freed += CA_CHUNK;
     }
     return freed + clear_pages(c, f, k);
 }

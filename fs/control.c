@@ -108,6 +108,7 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(p, "used", sx_get(&s->pf_used));
         NUM(p, "wasted", sx_get(&s->pf_wasted));
         NUM(p, "late", sx_get(&s->pf_late));
+        NUM(p, "pushed_bytes", sx_get(&s->pf_pushed));
     }
     NUM(o, "stall_ms", (double)sx_get(&s->stall_ns) / 1e6);
     cJSON_AddStringToObject(o, "access_pattern", atomic_load(&fs->ca.mode) == CA_MODE_CYCLIC ? "cyclic" : "random");
@@ -271,6 +272,9 @@ char *ctl_metrics_text(ffs_t *fs)
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"used\"} %llu\n", (unsigned long long)sx_get(&s->pf_used));
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"wasted\"} %llu\n", (unsigned long long)sx_get(&s->pf_wasted));
     sb_printf(&b, "flashfs_prefetch_total{outcome=\"late\"} %llu\n", (unsigned long long)sx_get(&s->pf_late));
+    metric(&b, "prefetch_pushed_bytes_total", "counter",
+           "Prefetched bytes pushed into the mount's page cache ahead of the reader (notify_store).",
+           (double)sx_get(&s->pf_pushed));
     metric(&b, "backing_read_seconds_total", "counter", "Time spent in successful backing reads (demand and prefetch).",
            (double)sx_get(&s->backing_ns) / 1e9);
     metric(&b, "stall_seconds_total", "counter", "Time READ requests waited on the backing store.",

@@ -51,6 +51,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     /* Readahead READs may be sent asynchronously, several in flight per file. */
     if (conn->capable & FUSE_CAP_ASYNC_READ)
         conn->want |= FUSE_CAP_ASYNC_READ;
+    /* No auto_inval_data (libfuse turns it on by default): with it the kernel re-asks
+     * GETATTR on the next read() after every notify_inval_inode, i.e. after each eviction,
+     * a round trip per chunk for a streaming reader. The files do not change while
+     * mounted; when a backing file does, ffs_watch.c invalidates it explicitly. */
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     fu_log(FU_LOG_INFO, "fuse init: max_readahead=%u max_write=%u max_read=%u", conn->max_readahead,
            conn->max_write, conn->max_read);
 }

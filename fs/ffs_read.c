@@ -1,7 +1,8 @@
 /* ffs_read.c — the READ path of model files.
  *
- *   1. count the request, move the reader position (ca_note_access), wake the prefetcher
- *      when the reader scans cyclically;
+ *   1. count the request, move the reader position (ca_note_access); when the reader
+ *      scans cyclically, wake the prefetcher (after the reply of a hit, before the
+ *      backing read of a miss);
  *   2. when every chunk the request touches has a prefetch buffer (waiting for one still
  *      in flight: a "late" prefetch), reply straight from those buffers with an iovec —
  *      the bytes go from the buffer into the page cache in one copy (a hit);
@@ -92,6 +93,12 @@ static int pf_acquire(ffs_t *fs, ca_file_t *f, uint64_t off, size_t len, size_t 
             wait_ns += fu_now_ns() - t0;
         }
         ok = ch->pf && ch->pf->state == CA_PF_READY;
+        /* a stored chunk holds only its sentinel page [lo, len): the rest must be asked
+         * of the backing store (the kernel dropped the stored pages, or the READ began
+         * before the store) */
+        uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
+        if (ok && (off > base ? off : base) < base + ch->pf->lo)
+            ok = 0;
     }
     if (ok) {
         for (size_t k = k0; k <= k1; k++) {
@@ -99,7 +106,7 @@ static int pf_acquire(ffs_t *fs, ca_file_t *f, uint64_t off, size_t len, size_t 
             uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
             uint64_t a = off > base ? off : base;
             uint64_t b = off + len < base + pf->len ? off + len : base + pf->len;
-            iov[k - k0].iov_base = (char *)pf->data + (a - base);
+            iov[k - k0].iov_base = (char *)pf->data + (a - base - pf->lo);
             iov[k - k0].iov_len = (size_t)(b - a);
             pf->refs++;
             if (!pf->used) {
@@ -143,18 +150,23 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     size_t len = (uint64_t)off + size > fsize ? (size_t)(fsize - (uint64_t)off) : size;
     ca_file_t *f = n->cache;
     uint64_t uoff = (uint64_t)off;
-    if (f && ca_note_access(&fs->ca, f, uoff) && atomic_load(&fs->prefetch_on))
-        pf_kick(&fs->pf);
+    /* the prefetcher is woken after a hit's reply (its threads would otherwise compete
+     * for the CPU with this reply) and before a miss's backing read (to overlap it) */
+    int kick = f && ca_note_access(&fs->ca, f, uoff) && atomic_load(&fs->prefetch_on);
     size_t k0 = (size_t)(uoff >> CA_CHUNK_SHIFT), k1 = (size_t)((uoff + len - 1) >> CA_CHUNK_SHIFT);
     struct iovec iov[MAX_SEGS];
     if (f && k1 - k0 < MAX_SEGS && pf_acquire(fs, f, uoff, len, k0, k1, iov)) {
         sx_add(&fs->sx.hits, 1);
         sx_add(&fs->sx.read_bytes, len);
         fuse_reply_iov(req, iov, (int)(k1 - k0 + 1));
+        if (kick)
+            pf_kick(&fs->pf);
         ca_served(&fs->ca, f, uoff, len);
         pf_release(fs, f, k0, k1);
         return;
     }
+    if (kick)
+        pf_kick(&fs->pf);
     void *buf = read_buf(len);
     if (!buf) {
         sx_add(&fs->sx.errors, 1);

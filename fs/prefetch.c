@@ -1,8 +1,9 @@
 /* prefetch.c — I/O threads that read ahead of a cyclic reader (see prefetch.h).
  *
  * One round, from the reader position pos (a cyc index, cache_order.c):
- *   window = pos+1 .. the last chunk of the depth-th non-empty group after pos's group,
- *            and at most ca_window_bytes of not-yet-cached chunks held ahead
+ *   window = the chunks after pos in the cyclic order (across group boundaries, wrapping
+ *            to the next token), up to ca_window_bytes of not-yet-cached chunks held
+ *            ahead (the streamed share of prefetch-depth layers, see cache_evict.c)
  *   for each chunk of the window, nearest first:
  *     skip it when it is fully in the page cache or already has a prefetch buffer;
  *     ca_make_room(1 MiB, its distance): evict only chunks needed later, else stop;
@@ -18,31 +19,111 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-/* Last cyc index of the window: end of the depth-th group with chunks after pos's group. */
-static uint32_t window_end(ca_t *c, uint32_t pos, int depth)
+#define PF_NICE 5
+#define PF_SENTINEL_EVERY 1
+
+/* Each I/O thread keeps one 1 MiB staging buffer mapped across chunks: a chunk is read
+ * into it, stored, and the buffer is reused, so the steady state maps, faults and zeroes
+ * no memory. It is taken from the thread only when a chunk keeps its whole buffer (a READ
+ * still points into it, or the store failed). An idle staging buffer is fixed overhead
+ * like a worker's READ buffer (PF_THREADS MiB), not counted in the budget. */
+static _Thread_local void *pf_stage;
+
+static void *stage_take(void)
 {
-    ca_ref_t r = c->order[pos];
-    int g = c->files[r.file]->chunks[r.chunk].group;
-    size_t ng = c->n_groups;
-    uint32_t end = pos;
-    for (size_t step = 1, found = 0; step <= ng && found < (size_t)depth; step++) {
-        size_t h = ((size_t)g + step) % ng;
-        if (c->group_last[h] != CA_NO_CYC) {
-            end = c->group_last[h];
-            found++;
+    void *d = pf_stage;
+    pf_stage = NULL;
+    if (!d) {
+        d = mmap(NULL, CA_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (d == MAP_FAILED)
+            return NULL;
+    }
+    return d;
+}
+
+static void stage_give(void *d)
+{
+    if (pf_stage)
+        munmap(pf_stage, CA_CHUNK);
+    pf_stage = d;
+}
+
+/* Push a READY chunk into the mount's page cache, all but its last page (the sentinel),
+ * with fuse_lowlevel_notify_store from this (non-request) thread, so that the reader's
+ * reads of it are page-cache hits instead of FUSE round trips; then keep only the
+ * sentinel page (a small heap copy) and return the big buffer to the staging slot. The
+ * sentinel's READ still reaches flashfs, which is how the reader position keeps moving
+ * (prefetch and eviction both steer by it). The pages are counted (ca_served) after they
+ * were stored, as a READ counts after its reply, so the count never falls below what the
+ * kernel holds. Called with a reference on pf. */
+static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint64_t off)
+{
+    /* the sentinel page's offset; every PF_SENTINEL_EVERY-th chunk of the cyclic order has
+     * one (a READ per 4 MiB keeps the position exact enough), the others are stored whole */
+    uint32_t sent = (pf->len - 1) & ~(uint32_t)(CA_PAGE - 1);
+    if (ch->cyc != CA_NO_CYC && ch->cyc % PF_SENTINEL_EVERY != PF_SENTINEL_EVERY - 1)
+        sent = pf->len;
+    void *small = NULL;
+    int whole = 0;
+    if (c->se && sent > 0) {
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sent);
+        bv.buf[0].mem = pf->data;
+        int rc = fuse_lowlevel_notify_store(c->se, f->ino, (off_t)off, &bv, 0);
+        if (rc == 0) {
+            ca_served(c, f, off, sent);
+            sx_add(&c->sx->pf_pushed, sent);
+            whole = sent == pf->len;
+            if (!whole)
+                small = malloc(CA_PAGE);
+        } else {
+            fu_log(FU_LOG_DEBUG, "prefetch: notify_store of %s at %llu: %s", f->display ? f->display : "?",
+                   (unsigned long long)off, strerror(-rc));
         }
     }
-    return end;
+    void *big = NULL;
+    pthread_mutex_lock(&f->lock);
+    pf->refs--;
+    if (whole && ch->pf == pf && !pf->used) {
+        pf->used = 1; /* delivered: the reader will find it in the page cache */
+        sx_add(&c->sx->pf_used, 1);
+    }
+    if (whole && ch->npages == ch->cap_pages)
+        ch->pushed = 1;
+    if (whole && ch->pf == pf && pf->refs == 0) {
+        big = pf->data; /* all of it is in the page cache: the buffer goes back to staging */
+        pf->cap = 0;
+        free(pf);
+        ch->pf = NULL;
+        ca_daemon_add(c, -(int64_t)CA_CHUNK);
+    } else if (ch->pf == pf && pf->refs == 0 && small) {
+        /* nobody points into the buffer: keep the sentinel page only */
+        memcpy(small, (char *)pf->data + sent, pf->len - sent);
+        big = pf->data;
+        ca_daemon_add(c, -(int64_t)(pf->cap - CA_PAGE));
+        pf->data = small;
+        pf->lo = sent;
+        pf->cap = (uint32_t)CA_PAGE;
+        small = NULL;
+    } else if (ch->pf == pf && pf->refs == 0 && ch->npages == ch->cap_pages) {
+        ca_pf_free(c, ch); /* READs already brought all of it into the page cache */
+    }
+    pthread_mutex_unlock(&f->lock);
+    free(small);
+    if (big)
+        stage_give(big);
 }
 
 /* Read chunk (f, k) into a new prefetch buffer. 1 done, 2 already has a buffer, 0 not
  * needed (cached or pinned), -1 stop the round. */
-static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
+static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
 {
     ca_chunk_t *ch = &f->chunks[k];
     pthread_mutex_lock(&f->lock);
-    int held = ch->pf != NULL;
+    int held = ch->pf != NULL || ch->pushed;
     /* Whole-chunk evictions leave a chunk either empty or as READs filled it: pages
      * present mean the reader is on this chunk already, and reading all of it again
      * would fetch those bytes twice. */
@@ -59,27 +140,27 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
         return -1;
     }
     ca_pf_t *pf = calloc(1, sizeof *pf);
-    void *data = mmap(NULL, CA_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (!pf || data == MAP_FAILED) {
+    void *data = pf ? stage_take() : NULL;
+    if (!data) {
         free(pf);
-        if (data != MAP_FAILED)
-            munmap(data, CA_CHUNK);
         return -1;
     }
     uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
     pf->data = data;
     pf->len = (uint32_t)(off + CA_CHUNK > f->size ? f->size - off : CA_CHUNK);
+    pf->cap = (uint32_t)CA_CHUNK;
     pf->state = CA_PF_INFLIGHT;
     pthread_mutex_lock(&f->lock);
     if (ch->pf != NULL || ch->npages > 0) {
         pthread_mutex_unlock(&f->lock);
-        munmap(data, CA_CHUNK);
+        stage_give(data);
         free(pf);
         return 0;
     }
     ch->pf = pf;
     pthread_mutex_unlock(&f->lock);
     ca_daemon_add(c, (int64_t)CA_CHUNK);
+    pf_kick(p); /* this thread is busy now: let one more look for work (queue depth) */
     uint64_t t0 = fu_now_ns();
     int rc = src_read(f->src, data, pf->len, off);
     uint64_t dt = fu_now_ns() - t0;
@@ -92,6 +173,7 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
     pthread_mutex_lock(&f->lock);
     if (rc == 0) {
         pf->state = CA_PF_READY;
+        pf->refs++; /* ours, while storing: the buffer must outlive the notify_store */
     } else {
         /* waiting READs fall back to a demand read, which reports the error */
         pf->state = CA_PF_FAILED;
@@ -100,7 +182,10 @@ static int prefetch_chunk(ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
     }
     pthread_cond_broadcast(&f->pf_cv);
     pthread_mutex_unlock(&f->lock);
-    return rc == 0 ? 1 : -1;
+    if (rc != 0)
+        return -1;
+    store_chunk(c, f, ch, pf, off);
+    return 1;
 }
 
 static void run_round(pf_t *p)
@@ -110,17 +195,16 @@ static void run_round(pf_t *p)
     if (!n || !atomic_load(p->on) || atomic_load(&c->mode) != CA_MODE_CYCLIC)
         return;
     uint32_t pos = atomic_load(&c->pos) % n;
-    int depth = atomic_load(p->depth);
-    uint32_t end = window_end(c, pos, depth < 1 ? 1 : depth);
-    uint32_t w = (uint32_t)(((uint64_t)end + n - pos) % n);
+    /* The window is bytes, not groups: it runs across group boundaries (from the last
+     * layers into the embedding/head of the next token, which has no compute before it
+     * to hide its reads) and stops when ca_window_bytes of buffers are held ahead. */
+    uint32_t w = n > 3 ? n - 3 : 0;
     uint64_t budget_chunks = ca_window_bytes(c) >> CA_CHUNK_SHIFT, held = 0;
-    if (w + 2 >= n)
-        w = n > 3 ? n - 3 : 0;
     for (uint32_t i = 1; i <= w && held < budget_chunks; i++) {
         if (atomic_load(&c->pos) != pos || !atomic_load(p->on))
             return; /* the reader moved: the next round starts from there */
         ca_ref_t r = c->order[(pos + i) % n];
-        int rc = prefetch_chunk(c, c->files[r.file], r.chunk, i);
+        int rc = prefetch_chunk(p, c, c->files[r.file], r.chunk, i);
         if (rc < 0)
             return;
         held += rc == 1 || rc == 2;
@@ -130,6 +214,10 @@ static void run_round(pf_t *p)
 static void *pf_main(void *arg)
 {
     pf_t *p = arg;
+    /* Background work: below the READ workers and the reader, so that on a small machine
+     * a burst of reads is answered first and prefetch uses the reader's compute time. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PF_NICE) != 0)
+        fu_log(FU_LOG_DEBUG, "prefetch: cannot lower the I/O threads' priority: %s", strerror(errno));
     uint64_t seen = 0;
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
@@ -143,6 +231,7 @@ static void *pf_main(void *arg)
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
+    stage_give(NULL);
     return NULL;
 }
 
@@ -171,7 +260,7 @@ void pf_kick(pf_t *p)
         return;
     pthread_mutex_lock(&p->mu);
     p->kick_gen++;
-    pthread_cond_broadcast(&p->cv);
+    pthread_cond_signal(&p->cv); /* one thread; a thread that starts a read wakes the next */
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -31,11 +31,16 @@
 #define CA_PAGE (1ull << CA_PAGE_SHIFT)             /* 4 KiB */
 #define CA_PAGES (1u << (CA_CHUNK_SHIFT - CA_PAGE_SHIFT)) /* pages per chunk: 256 */
 
-/* A prefetched chunk held in daemon memory until READs have moved it into the page cache. */
+/* A prefetched chunk held in daemon memory until READs have moved it into the page cache
+ * (or, once prefetch.c stored all but its last page with notify_store, that page only). */
 enum { CA_PF_INFLIGHT = 1, CA_PF_READY = 2, CA_PF_FAILED = 3 };
 typedef struct {
-    void *data;                     /* mmap'd, CA_CHUNK bytes (page aligned, for O_DIRECT) */
-    uint32_t len;                   /* valid bytes (the file's last chunk is shorter) */
+    void *data;                     /* mmap'd, cap bytes (page aligned, for O_DIRECT); holds
+                                     * the chunk's bytes [lo, len) */
+    uint32_t len;                   /* end of the valid bytes (the file's last chunk is shorter) */
+    uint32_t lo;                    /* first byte held: 0, or the sentinel page's offset once
+                                     * the rest was stored into the page cache (prefetch.c) */
+    uint32_t cap;                   /* bytes mapped at data (CA_CHUNK, or CA_PAGE once stored) */
     uint8_t state;                  /* CA_PF_* */
     uint8_t used;                   /* served at least one READ */
     uint16_t refs;                  /* READ replies currently pointing into data */
@@ -49,6 +54,8 @@ typedef struct {
     uint8_t pinned;                 /* never evicted by the budget (pinned group) */
     uint8_t small;                  /* of a small group (<= budget/64): evicted last */
     uint8_t keep;                   /* in the resident set planned for a cyclic reader */
+    uint8_t pushed;                 /* stored whole into the page cache by the prefetcher, not
+                                     * evicted since: counts as held in its window */
     uint32_t cyc;                   /* position in the cyclic (execution) order, CA_NO_CYC if none */
     uint64_t last_use;              /* fu_now_ns() of the last READ that touched it */
     ca_pf_t *pf;                    /* prefetched data, NULL when none */

@@ -1,8 +1,9 @@
 /* prefetch.h — the layer prefetcher (prefix pf_).
  *
  * When the reader scans the model cyclically (cache_order.c), a small pool of I/O threads
- * reads the chunks ahead of the reader position — up to `depth` layer groups ahead,
- * wrapping to the first layer for the next token — into daemon buffers (1 MiB, aligned,
+ * reads the chunks ahead of the reader position — as many bytes as `depth` layers'
+ * streamed share (ca_window_bytes), across group boundaries and wrapping to the first
+ * layer for the next token — into daemon buffers (1 MiB, aligned,
  * read with O_DIRECT by the plain source). READs of those ranges are answered straight
  * from the buffers (one copy into the page cache, as for a demand read), and a buffer is
  * freed as soon as all its pages are in the page cache. Room is made only by evicting
@@ -21,7 +22,7 @@
 typedef struct {
     ca_t *c;
     _Atomic int *on;            /* prefetch enabled (control: prefetch on|off) */
-    _Atomic int *depth;         /* groups ahead (control: prefetch-depth N) */
+    _Atomic int *depth;         /* window in layers (control: prefetch-depth N); read by ca_window_bytes */
     pthread_t thr[PF_THREADS];
     int n_thr;
     pthread_mutex_t mu;

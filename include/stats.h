@@ -24,6 +24,7 @@ typedef struct {
     _Atomic uint64_t pf_used;           /* prefetched chunks that served a READ */
     _Atomic uint64_t pf_wasted;         /* prefetched chunks dropped before any READ used them */
     _Atomic uint64_t pf_late;           /* READs that found their chunk's prefetch still in flight */
+    _Atomic uint64_t pf_pushed;         /* prefetched bytes pushed into the page cache (notify_store) */
     _Atomic uint64_t stall_ns;          /* time READs waited on the backing store */
     _Atomic uint64_t backing_ns;        /* time spent in successful backing reads (demand + prefetch) */
     _Atomic uint64_t cycles;            /* completed passes over the model (cyclic readers) */

@@ -27,11 +27,16 @@
 #   bl_cg_create NAME BYTES      a memory cgroup limited to BYTES (v2 memory.max or v1
 #                                memory.limit_in_bytes); prints its path, false + BL_CG_WHY
 #   bl_cg_run CG CMD...          run CMD inside cgroup CG (the process moves itself in,
-#                                then execs CMD)
+#                                then execs CMD); CG may be several paths joined by ':'
+#   bl_io_create NAME PATH BPS [CG]  a disk read limit: BPS bytes/s on the disk holding PATH
+#                                (v1 blkio.throttle.read_bps_device, or v2 io.max rbps= set
+#                                in CG when given, else in a new group); prints the group's
+#                                path, false + BL_IO_WHY. Destroy it with bl_cg_destroy.
 #   bl_cg_peak CG                peak memory of the group in bytes ("n/a" if not known)
 #   bl_cg_destroy CG             remove the group (after its processes exited)
 #   bl_mount DIR MNT LOG OPT...  start `flashfs -f DIR MNT OPT...` in the background and
-#                                wait for the mount; sets BL_MOUNT_PID; false on failure
+#                                wait for the mount; sets BL_MOUNT_PID; false on failure.
+#                                With BL_MOUNT_CG set, the daemon runs inside that cgroup.
 #   bl_umount MNT                unmount and wait for the daemon BL_MOUNT_PID to exit
 #   bl_kv KEY LINE               the value of KEY=value in a line of key=value pairs
 
@@ -148,7 +153,46 @@ bl_cg_create() {
 
 bl_cg_run() {
     cg=$1; shift
-    sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+    sh -c 'for g in $(echo "$0" | tr : " "); do echo $$ > "$g/cgroup.procs" || exit 125; done
+           exec "$@"' "$cg" "$@"
+}
+
+# ---- disk read limits (to emulate a disk slower than this machine's) -------------------------
+
+BL_IO_WHY=""
+# bl_io_dev PATH: MAJ:MIN of the whole disk under PATH's file system (a partition's parent)
+bl_io_dev() {
+    _bl_d=$(stat -c '%Hd:%Ld' "$1" 2>/dev/null) || return 1
+    [ -e "/sys/dev/block/$_bl_d" ] || return 1
+    if [ -e "/sys/dev/block/$_bl_d/partition" ]; then
+        _bl_d=$(cat "$(readlink -f "/sys/dev/block/$_bl_d/..")/dev") || return 1
+    fi
+    echo "$_bl_d"
+}
+
+bl_io_create() {
+    if [ "$(id -u)" != 0 ]; then BL_IO_WHY="needs root to limit disk reads"; return 1; fi
+    _bl_dev=$(bl_io_dev "$2") || { BL_IO_WHY="$2 is not on a block device"; return 1; }
+    if [ -f /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device ]; then
+        _bl_g="/sys/fs/cgroup/blkio/flashfs-bench-io-$1-$$"
+        mkdir "$_bl_g" 2>/dev/null || { BL_IO_WHY="cannot create $_bl_g"; return 1; }
+        echo "$_bl_dev $3" > "$_bl_g/blkio.throttle.read_bps_device" 2>/dev/null ||
+            { rmdir "$_bl_g"; BL_IO_WHY="cannot limit reads of $_bl_dev (blkio v1)"; return 1; }
+        echo "$_bl_g"; return 0
+    fi
+    for _bl_r in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+        [ -f "$_bl_r/cgroup.controllers" ] && grep -qw io "$_bl_r/cgroup.controllers" || continue
+        grep -qw io "$_bl_r/cgroup.subtree_control" 2>/dev/null ||
+            echo +io > "$_bl_r/cgroup.subtree_control" 2>/dev/null ||
+            { BL_IO_WHY="cannot enable the io controller in $_bl_r"; return 1; }
+        _bl_g=${4:-$_bl_r/flashfs-bench-io-$1-$$}
+        [ -d "$_bl_g" ] || mkdir "$_bl_g" 2>/dev/null || { BL_IO_WHY="cannot create $_bl_g"; return 1; }
+        echo "$_bl_dev rbps=$3" > "$_bl_g/io.max" 2>/dev/null ||
+            { [ -z "${4:-}" ] && rmdir "$_bl_g"; BL_IO_WHY="cannot set io.max for $_bl_dev"; return 1; }
+        echo "$_bl_g"; return 0
+    done
+    BL_IO_WHY="no blkio (v1) or io (v2) cgroup controller"
+    return 1
 }
 
 bl_cg_peak() {
@@ -158,6 +202,10 @@ bl_cg_peak() {
 }
 
 bl_cg_destroy() {
+    if [ "${1#*:}" != "$1" ]; then
+        for _bl_x in $(echo "$1" | tr : ' '); do bl_cg_destroy "$_bl_x"; done
+        return 0
+    fi
     [ -d "$1" ] || return 0
     # v1 keeps the group's page cache charged until it is emptied; then the directory goes
     [ -f "$1/memory.force_empty" ] && echo 0 > "$1/memory.force_empty" 2>/dev/null
@@ -169,7 +217,13 @@ bl_cg_destroy() {
 BL_MOUNT_PID=""
 bl_mount() {
     _bl_dir=$1; _bl_mnt=$2; _bl_log=$3; shift 3
-    "$BL_BUILD/flashfs" -f "$_bl_dir" "$_bl_mnt" "$@" > "$_bl_log" 2>&1 &
+    if [ -n "${BL_MOUNT_CG:-}" ]; then
+        # not bl_cg_run: a function in the background is a subshell, and $! must be the daemon
+        sh -c 'for g in $(echo "$0" | tr : " "); do echo $$ > "$g/cgroup.procs" || exit 125; done
+               exec "$@"' "$BL_MOUNT_CG" "$BL_BUILD/flashfs" -f "$_bl_dir" "$_bl_mnt" "$@" > "$_bl_log" 2>&1 &
+    else
+        "$BL_BUILD/flashfs" -f "$_bl_dir" "$_bl_mnt" "$@" > "$_bl_log" 2>&1 &
+    fi
     BL_MOUNT_PID=$!
     _bl_i=0
     while [ $_bl_i -lt 100 ]; do
