@@ -125,6 +125,14 @@ uint64_t ca_window_bytes(const ca_t *c)
     uint64_t streamed = total > res ? gmax * (total - res) / total : 0;
     int depth = atomic_load(&m->depth);
     uint64_t w = streamed * (uint64_t)(depth < 1 ? 1 : depth) + 2 * CA_CHUNK;
+    /* A model that fits leaves budget unused: a deeper window there costs nothing and
+     * keeps the disk's queue full for a first (cold) pass. */
+    if (total + h < budget) {
+        uint64_t spare = budget - total - h;
+        uint64_t deep = spare < CA_WINDOW_FIT ? spare : CA_WINDOW_FIT;
+        if (w < deep)
+            w = deep;
+    }
     if (w > budget / 8)
         w = budget / 8;
     if (w < 2 * CA_CHUNK)

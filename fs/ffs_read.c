@@ -83,6 +83,8 @@ static int pf_acquire(ffs_t *fs, ca_file_t *f, uint64_t off, size_t len, size_t 
     uint64_t wait_ns = 0;
     int ok = 1, late = 0;
     pthread_mutex_lock(&f->lock);
+    /* A wait releases the lock, and meanwhile a chunk already checked may lose its buffer
+     * (stored whole, evicted, freed by another READ): after a wait, check from k0 again. */
     for (size_t k = k0; k <= k1 && ok; k++) {
         ca_chunk_t *ch = &f->chunks[k];
         if (ch->pf && ch->pf->state == CA_PF_INFLIGHT) {
@@ -91,6 +93,10 @@ static int pf_acquire(ffs_t *fs, ca_file_t *f, uint64_t off, size_t len, size_t 
             while (ch->pf && ch->pf->state == CA_PF_INFLIGHT)
                 pthread_cond_wait(&f->pf_cv, &f->lock);
             wait_ns += fu_now_ns() - t0;
+            if (k > k0) {
+                k = k0 - 1; /* the loop's k++ makes it k0 */
+                continue;
+            }
         }
         ok = ch->pf && ch->pf->state == CA_PF_READY;
         /* a stored chunk holds only its sentinel page [lo, len): the rest must be asked

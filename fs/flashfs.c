@@ -24,6 +24,12 @@
 /* Readahead window we ask of the mount's bdi: 1 MiB, so sequential readers get 1 MiB
  * READ requests (libfuse 3.14 negotiates max_pages = 256, i.e. 1 MiB per request). */
 #define BDI_READ_AHEAD_KB 1024
+/* Without tensor files flashfs has no layer order to prefetch by, and the kernel's
+ * read-ahead is all a sequential reader gets: 4 MiB keeps 4 READs in flight (a disk
+ * needs that queue depth; measured 0.59 -> 1.11 x direct for a cold sequential read of a
+ * plain file). With tensor files the prefetcher reads ahead by layers, and a deeper
+ * kernel read-ahead only pulls streamed chunks in early (+2-4 % backing bytes per cycle). */
+#define BDI_READ_AHEAD_KB_PLAIN 4096
 
 typedef struct {
     ffs_t *fs;
@@ -43,7 +49,7 @@ static void *post_mount(void *arg)
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         char v[32];
-        int n = snprintf(v, sizeof v, "%d\n", BDI_READ_AHEAD_KB);
+        int n = snprintf(v, sizeof v, "%d\n", p->fs->ca.n_cyc ? BDI_READ_AHEAD_KB : BDI_READ_AHEAD_KB_PLAIN);
         if (fu_write_full(fd, v, (size_t)n) < 0)
             fu_log(FU_LOG_DEBUG, "%s: cannot raise read_ahead_kb", path);
         close(fd);

@@ -62,6 +62,7 @@ typedef struct {
 } ca_chunk_t;
 
 #define CA_NO_CYC UINT32_MAX
+#define CA_WINDOW_FIT (32ull << 20)   /* prefetch window when the whole model fits the budget */
 
 /* Reference to one chunk: file index and chunk index. */
 typedef struct {
@@ -165,7 +166,8 @@ uint64_t ca_headroom(const ca_t *c);
 
 /* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
  * `depth` median-sized groups (what the reader needs from the disk while it works on
- * one group), at least 2 MiB, at most budget/8; 0 when prefetch is off. The resident set
+ * one group), at least 2 MiB, or up to CA_WINDOW_FIT of spare budget when the whole
+ * model fits; at most budget/8; 0 when prefetch is off. The resident set
  * is planned around it. */
 uint64_t ca_window_bytes(const ca_t *c);
 
