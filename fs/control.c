@@ -136,6 +136,7 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(po, "stored_bytes", pk.stored_bytes);
         NUM(po, "ratio", pk.ratio);
         NUM(po, "corrupt_frames", pk.corrupt_frames);
+        NUM(po, "stored_bytes_read", pk.stored_bytes_read);
     }
     cJSON *pf = cJSON_AddObjectToObject(o, "packed_files");
     for (size_t i = 1; i <= fs->tree.n_nodes && pf; i++) {
@@ -299,6 +300,9 @@ char *ctl_metrics_text(ffs_t *fs)
     metric(&b, "packed_ratio", "gauge", "Stored over logical bytes of the packed files (0 when none).", pk.ratio);
     metric(&b, "packed_corrupt_frames_total", "counter", "Packed frames that failed to decode.",
            (double)pk.corrupt_frames);
+    metric(&b, "packed_stored_bytes_read_total", "counter",
+           "Compressed bytes read from the packed files (what the disk delivered).",
+           (double)pk.stored_bytes_read);
     if (b.oom) {
         free(b.buf);
         return NULL;

@@ -35,6 +35,7 @@ void ctl_packed_totals(struct ffs *fs, ctl_packed_t *out)
         out->logical_bytes += s->size;
         out->stored_bytes += s->stored_size;
         out->corrupt_frames += pk_src_errors(s);
+        out->stored_bytes_read += pk_src_stored_read(s);
     }
     /* ratio = stored / logical: below 1 when packing saved space; 0 when nothing is packed */
     out->ratio = out->logical_bytes ? (double)out->stored_bytes / (double)out->logical_bytes : 0.0;

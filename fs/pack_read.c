@@ -73,6 +73,7 @@ struct pk_reader {
     pthread_cond_t ra_cv;
     pthread_cond_t fill_cv; /* a slot fill finished */
     atomic_uint_fast64_t errors;
+    atomic_uint_fast64_t stored_read;   /* compressed bytes read from the file for frames */
 };
 
 static atomic_uint_fast64_t pk_errors_total;
@@ -99,7 +100,7 @@ static int fd_read_drop(void *ctx, void *buf, size_t len, uint64_t off)
 /* Read the aligned block range around frame f with O_DIRECT into buf (capacity
  * csize + 2 * PK_ALIGN, PK_ALIGN-aligned); *data points at the frame's first byte.
  * 0, -EINVAL when the filesystem refuses O_DIRECT, or -errno / -EIO (short file). */
-static int direct_read(int dfd, const pk_frame_t *f, uint8_t *buf, const uint8_t **data)
+static int direct_read(int dfd, const pk_frame_t *f, uint8_t *buf, const uint8_t **data, uint64_t *nread)
 {
     uint64_t a = f->coff & ~(uint64_t)(PK_ALIGN - 1);
     uint64_t need = f->coff + f->csize - a;
@@ -114,6 +115,7 @@ static int direct_read(int dfd, const pk_frame_t *f, uint8_t *buf, const uint8_t
         if (n == 0)
             return -EIO; /* end of file before the frame's end */
         got += (size_t)n;
+        *nread += (uint64_t)n;
         if (got % PK_ALIGN && got < need)
             return -EIO; /* a short read that is not at EOF: cannot continue aligned */
     }
@@ -197,7 +199,9 @@ static int decode(pk_reader_t *r, uint32_t fi, pk_work_t *w, uint8_t *out)
     int rc = -EINVAL;
     if (r->dfd >= 0 && atomic_load(&r->direct_ok)) {
         const uint8_t *data = NULL;
-        rc = direct_read(r->dfd, f, w->cbuf, &data);
+        uint64_t nread = 0;
+        rc = direct_read(r->dfd, f, w->cbuf, &data, &nread);
+        atomic_fetch_add(&r->stored_read, nread);
         if (rc == -EINVAL)
             atomic_store(&r->direct_ok, 0); /* refused: buffered from now on */
         else if (rc < 0)
@@ -206,9 +210,11 @@ static int decode(pk_reader_t *r, uint32_t fi, pk_work_t *w, uint8_t *out)
         else
             rc = pk_frame_decode_buf(f, w->dctx, data, w->tmp, out, err, sizeof err);
     }
-    if (rc == -EINVAL)
+    if (rc == -EINVAL) {
         rc = pk_frame_decode(fd_read_drop, (void *)(intptr_t)r->fd, f, w->dctx, w->cbuf, w->tmp, out, err,
                              sizeof err);
+        atomic_fetch_add(&r->stored_read, f->csize); /* the frame's bytes were read (or tried) */
+    }
     if (rc == 0)
         return 0;
     atomic_fetch_add(&r->errors, 1);
@@ -498,6 +504,7 @@ int pk_reader_open(int fd, const char *name, pk_reader_t **out, char *err, size_
     pthread_cond_init(&r->ra_cv, NULL);
     pthread_cond_init(&r->fill_cv, NULL);
     atomic_init(&r->errors, 0);
+    atomic_init(&r->stored_read, 0);
     *out = r;
     return 0;
 }
@@ -510,6 +517,11 @@ const pk_table_t *pk_reader_table(const pk_reader_t *r)
 uint64_t pk_reader_errors(const pk_reader_t *r)
 {
     return atomic_load(&((pk_reader_t *)r)->errors);
+}
+
+uint64_t pk_reader_stored_read(const pk_reader_t *r)
+{
+    return atomic_load(&((pk_reader_t *)r)->stored_read);
 }
 
 void pk_reader_close(pk_reader_t *r)

@@ -75,3 +75,8 @@ uint64_t pk_src_errors(const src_t *s)
 {
     return s && s->ops == &packed_ops ? pk_reader_errors(s->priv) : 0;
 }
+
+uint64_t pk_src_stored_read(const src_t *s)
+{
+    return s && s->ops == &packed_ops ? pk_reader_stored_read(s->priv) : 0;
+}

@@ -56,6 +56,7 @@ typedef struct {
     uint64_t logical_bytes;     /* sum of their logical (served) sizes */
     uint64_t stored_bytes;      /* sum of their on-disk sizes */
     uint64_t corrupt_frames;    /* frame decode failures of their sources */
+    uint64_t stored_bytes_read; /* compressed bytes read from their files so far */
     double ratio;               /* stored / logical; 0 when no file is packed */
 } ctl_packed_t;
 

@@ -129,6 +129,9 @@ int pk_reader_read(pk_reader_t *r, void *buf, size_t len, uint64_t off);
 const pk_table_t *pk_reader_table(const pk_reader_t *r);
 
 /* Frames of this reader that failed to decode (each failure counted). */
+/* Compressed bytes read from r's file for frames so far (O_DIRECT reads count their
+ * aligned blocks): what the disk delivered, to set against the logical bytes served. */
+uint64_t pk_reader_stored_read(const pk_reader_t *r);
 uint64_t pk_reader_errors(const pk_reader_t *r);
 
 /* Close (NULL-safe). Does not close the fd. */
@@ -137,6 +140,8 @@ void pk_reader_close(pk_reader_t *r);
 /* Frame decode failures of a packed source (src_open of a packed file); 0 for a
  * source of another kind. For the mount's statistics. */
 struct src;
+/* pk_reader_stored_read of a packed source (0 for another kind of source). */
+uint64_t pk_src_stored_read(const struct src *s);
 uint64_t pk_src_errors(const struct src *s);
 
 /* Frame decode failures of every packed reader of this process since start. */
