@@ -149,36 +149,60 @@ SBUDGET=$((SBYTES / 2))
 MNT="$TMP/mnt"
 mkdir -p "$MNT"
 BL_MOUNT_PID=""
-trap 'bl_umount "$MNT"; rm -rf "$TMP"' EXIT
-for r in $(seq 1 $RUNS); do
-    for mode in $MODES; do
-        for setup in plain packed; do
-            dir=$SMODEL; [ $setup = packed ] && dir=$SPACKED
-            echo "bench_pack: stream run $r/$RUNS $setup $mode" >&2
-            bl_mount "$dir" "$MNT" "$TMP/flashfs.log" --ram "$SBUDGET" || continue
-            bl_drop_caches
-            out=$(timeout 1800 "$READER" "$MNT" --mode "$mode" --cycles $SCYC --warmup 1 --pid "$BL_MOUNT_PID")
-            rc=$?
-            bl_umount "$MNT"
-            [ $rc = 0 ] || { echo "bench_pack: reader failed on $setup (exit $rc)" >&2; continue; }
-            echo "  $(bl_kv cycles_per_s "$out") cycles/s" >&2
-            bl_kv cycles_per_s "$out" >> "$TMP/c.$setup.$mode"
-            bl_kv pid_read_per_cycle "$out" >> "$TMP/b.$setup.$mode"
+IOCG=""
+trap 'bl_umount "$MNT"; [ -n "$IOCG" ] && bl_cg_destroy "$IOCG"; rm -rf "$TMP"' EXIT
+# Two disks, as in bench_stream.sh: as it is, and reads limited to PACK_DISK_MBPS (default
+# 400 MB/s, a SATA-class SSD; 0 = skip) for the daemon through a blkio/io cgroup.
+DISK_MBPS=${PACK_DISK_MBPS:-400}
+DISKS=0
+[ "$DISK_MBPS" != 0 ] && DISKS="0 $DISK_MBPS"
+DISK_WHY=""
+for DT in $DISKS; do
+    IOCG=""
+    if [ "$DT" != 0 ]; then
+        bl_io_create pack "$SMODEL" "$((DT * 1000000))" > "$TMP/iocg" || { DISK_WHY=$BL_IO_WHY; continue; }
+        IOCG=$(cat "$TMP/iocg")
+    fi
+    for r in $(seq 1 $RUNS); do
+        for mode in $MODES; do
+            for setup in plain packed; do
+                dir=$SMODEL; [ $setup = packed ] && dir=$SPACKED
+                echo "bench_pack: disk $DT stream run $r/$RUNS $setup $mode" >&2
+                BL_MOUNT_CG=$IOCG bl_mount "$dir" "$MNT" "$TMP/flashfs.log" --ram "$SBUDGET" || continue
+                bl_drop_caches
+                out=$(timeout 1800 "$READER" "$MNT" --mode "$mode" --cycles $SCYC --warmup 1 --pid "$BL_MOUNT_PID")
+                rc=$?
+                bl_umount "$MNT"
+                [ $rc = 0 ] || { echo "bench_pack: reader failed on $setup (exit $rc)" >&2; continue; }
+                echo "  $(bl_kv cycles_per_s "$out") cycles/s" >&2
+                bl_kv cycles_per_s "$out" >> "$TMP/c.$DT.$setup.$mode"
+                bl_kv pid_read_per_cycle "$out" >> "$TMP/b.$DT.$setup.$mode"
+            done
         done
     done
+    [ -n "$IOCG" ] && bl_cg_destroy "$IOCG"
+    IOCG=""
 done
 echo "Model: \`flashfs-mkmodel $SHAPE\` (bf16), $(bl_bytes "$SBYTES") of tensor files, packed to"
 echo "$(bl_bytes "$SSTORED") (ratio $SRATIO). \`flashfs --ram $(bl_bytes "$SBUDGET")\` (half the model);"
 echo "reader \`flashfs-bench-reader MNT --mode MODE --cycles $SCYC --warmup 1\` (no compute pause), cold"
 echo "caches at the start of every run; medians of $RUNS run(s). Backing = bytes the daemon read from disk."
+echo "Disks: this machine's virtual disk as it is (served from the host's cache, often faster than the"
+echo "decoder), and the same disk with the daemon's reads limited to $DISK_MBPS MB/s (blkio/io cgroup), the"
+echo "disk-bound case packing is for."
+[ -n "$DISK_WHY" ] && { echo; echo "Limited-disk runs skipped: $DISK_WHY."; }
 echo
-bl_header "reader" "cycles/s: unpacked" "packed" "packed ÷ unpacked" "backing MiB/cycle: unpacked" "packed"
-for mode in $MODES; do
-    cu=$(bl_median < "$TMP/c.plain.$mode" 2>/dev/null); cp=$(bl_median < "$TMP/c.packed.$mode" 2>/dev/null)
-    bu=$(bl_median < "$TMP/b.plain.$mode" 2>/dev/null); bp=$(bl_median < "$TMP/b.packed.$mode" 2>/dev/null)
-    bl_row "$mode" "${cu:-n/a}" "${cp:-n/a}" "$(bl_ratio "${cp:-x}" "${cu:-x}")" \
-        "$(awk -v v="${bu:-0}" 'BEGIN { printf "%.0f", v / 1048576 }')" \
-        "$(awk -v v="${bp:-0}" 'BEGIN { printf "%.0f", v / 1048576 }')"
+bl_header "disk" "reader" "cycles/s: unpacked" "packed" "packed ÷ unpacked" "backing MiB/cycle: unpacked" "packed"
+for DT in $DISKS; do
+    for mode in $MODES; do
+        cu=$(bl_median < "$TMP/c.$DT.plain.$mode" 2>/dev/null); cp=$(bl_median < "$TMP/c.$DT.packed.$mode" 2>/dev/null)
+        bu=$(bl_median < "$TMP/b.$DT.plain.$mode" 2>/dev/null); bp=$(bl_median < "$TMP/b.$DT.packed.$mode" 2>/dev/null)
+        [ -z "$cu$cp" ] && continue
+        bl_row "$([ "$DT" = 0 ] && echo "as is" || echo "$DT MB/s")" "$mode" "${cu:-n/a}" "${cp:-n/a}" \
+            "$(bl_ratio "${cp:-x}" "${cu:-x}")" \
+            "$(awk -v v="${bu:-0}" 'BEGIN { printf "%.0f", v / 1048576 }')" \
+            "$(awk -v v="${bp:-0}" 'BEGIN { printf "%.0f", v / 1048576 }')"
+    done
 done
 echo
 echo "Target: packed ≥ 1.3x unpacked cycles/s when disk-bound. Decoding needs CPU (\"per CPU-second\""
