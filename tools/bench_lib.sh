@@ -32,6 +32,10 @@
 #                                (v1 blkio.throttle.read_bps_device, or v2 io.max rbps= set
 #                                in CG when given, else in a new group); prints the group's
 #                                path, false + BL_IO_WHY. Destroy it with bl_cg_destroy.
+#   bl_disks MBPS                the disk settings a scenario runs: "0" (as it is), plus MBPS
+#                                when it is not 0
+#   bl_io_enter NAME PATH DT     set IOCG to a read limit of DT MB/s (empty for DT 0); false
+#                                + BL_IO_WHY when it cannot be set
 #   bl_cg_peak CG                peak memory of the group in bytes ("n/a" if not known)
 #   bl_cg_destroy CG             remove the group (after its processes exited)
 #   bl_mount DIR MNT LOG OPT...  start `flashfs -f DIR MNT OPT...` in the background and
@@ -158,6 +162,20 @@ bl_cg_run() {
 }
 
 # ---- disk read limits (to emulate a disk slower than this machine's) -------------------------
+
+bl_disks() {
+    [ "$1" = 0 ] && echo 0 || echo "0 $1"
+}
+
+bl_io_enter() {
+    IOCG=""
+    [ "$3" = 0 ] && return 0
+    # not $(...): BL_IO_WHY must survive, a command substitution is a subshell
+    _bl_f="${TMPDIR:-/tmp}/bl_io.$$"
+    bl_io_create "$1" "$2" "$(($3 * 1000000))" > "$_bl_f" || { rm -f "$_bl_f"; return 1; }
+    IOCG=$(cat "$_bl_f")
+    rm -f "$_bl_f"
+}
 
 BL_IO_WHY=""
 # bl_io_dev PATH: MAJ:MIN of the whole disk under PATH's file system (a partition's parent)

@@ -154,15 +154,10 @@ trap 'bl_umount "$MNT"; [ -n "$IOCG" ] && bl_cg_destroy "$IOCG"; rm -rf "$TMP"' 
 # Two disks, as in bench_stream.sh: as it is, and reads limited to PACK_DISK_MBPS (default
 # 400 MB/s, a SATA-class SSD; 0 = skip) for the daemon through a blkio/io cgroup.
 DISK_MBPS=${PACK_DISK_MBPS:-400}
-DISKS=0
-[ "$DISK_MBPS" != 0 ] && DISKS="0 $DISK_MBPS"
+DISKS=$(bl_disks "$DISK_MBPS")
 DISK_WHY=""
 for DT in $DISKS; do
-    IOCG=""
-    if [ "$DT" != 0 ]; then
-        bl_io_create pack "$SMODEL" "$((DT * 1000000))" > "$TMP/iocg" || { DISK_WHY=$BL_IO_WHY; continue; }
-        IOCG=$(cat "$TMP/iocg")
-    fi
+    bl_io_enter pack "$SMODEL" "$DT" || { DISK_WHY=$BL_IO_WHY; continue; }
     for r in $(seq 1 $RUNS); do
         for mode in $MODES; do
             for setup in plain packed; do

@@ -178,15 +178,10 @@ median() {
         sed 's/^nan$/n\/a/'
 }
 
-DISKS=0
-[ "$DISK_MBPS" != 0 ] && DISKS="0 $DISK_MBPS"
+DISKS=$(bl_disks "$DISK_MBPS")
 DISK_WHY=""
 for DT in $DISKS; do
-    IOCG=""
-    if [ "$DT" != 0 ]; then
-        bl_io_create stream "$MODEL" "$((DT * 1000000))" > "$TMP/iocg" || { DISK_WHY=$BL_IO_WHY; continue; }
-        IOCG=$(cat "$TMP/iocg")
-    fi
+    bl_io_enter stream "$MODEL" "$DT" || { DISK_WHY=$BL_IO_WHY; continue; }
     measure "$DT"
     [ -n "$IOCG" ] && bl_cg_destroy "$IOCG"
     IOCG=""
