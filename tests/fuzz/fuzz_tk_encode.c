@@ -1,6 +1,7 @@
 /* fuzz_tk_encode.c — libFuzzer target: encoding and decoding arbitrary text with the
  * fixture tokenizers (tk_encode, tk_decode, the streaming decoder).
  * fuzz-requires: engine/tok_*.c
+ * fuzz-max-len: 512
  *
  * Input: byte 0 selects the tokenizer (demo byte-level BPE Llama 3 regex, qwen2 byte-level
  * BPE, llama SentencePiece byte fallback) and add_special; the rest is the text (any

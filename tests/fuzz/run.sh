@@ -8,7 +8,8 @@
 #   BUILD_DIR/corpus/TARGET    (written by libFuzzer, kept between runs)
 #   BUILD_DIR/seeds/TARGET     (generated from the fixtures by seedgen)
 #   tests/fuzz/seeds/TARGET    (small committed hand-made seeds)
-# and the dictionary named on a "fuzz-dict:" line of the target's source. JOBS targets
+# the dictionary named on a "fuzz-dict:" line of the target's source and the input size
+# limit of a "fuzz-max-len:" line (libFuzzer's -max_len; longer corpus files are cut). JOBS targets
 # run side by side. Crash inputs land in BUILD_DIR/artifacts/TARGET/; logs in
 # BUILD_DIR/logs/TARGET.log. Prints one line per target with its execution count; exits
 # non-zero when any target crashed, leaked, timed out or failed a regression input.
@@ -52,8 +53,9 @@ if [ -d "$reg" ] && [ -n "$(ls -A "$reg" 2>/dev/null)" ]; then
 fi
 
 dict=$(sed -n 's/^ \* fuzz-dict: //p' "tests/fuzz/$t.c" | head -n 1)
+maxlen=$(sed -n 's/^ \* fuzz-max-len: //p' "tests/fuzz/$t.c" | head -n 1)
 set -- -max_total_time="$S" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$B/artifacts/$t/" ${dict:+-dict=$dict} ${FUZZ_FLAGS:-}
+    -artifact_prefix="$B/artifacts/$t/" ${dict:+-dict=$dict} ${maxlen:+-max_len=$maxlen} ${FUZZ_FLAGS:-}
 seeds="$B/seeds/$t"
 [ -d "tests/fuzz/seeds/$t" ] && seeds="$seeds tests/fuzz/seeds/$t"
 start=$(date +%s)

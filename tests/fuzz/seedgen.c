@@ -123,13 +123,17 @@ static void seed_safetensors_fixture(const char *path, const char *name)
     free(d);
 }
 
-/* End of the GGUF tensor-info section (0 when the walk fails): enough to find where the
- * header ends without the project's parser. */
-static uint64_t gguf_header_end(const unsigned char *b, size_t n)
+/* Walk a GGUF header without the project's parser: returns the end of the tensor-info
+ * section (0 when the walk fails). With out != NULL the header is also copied to out with
+ * every array cut to its first max_arr elements, and *align gets general.alignment. */
+static uint64_t gguf_walk(const unsigned char *b, size_t n, sg_buf_t *out, uint64_t max_arr,
+                          uint64_t *align)
 {
     size_t p = 0;
+    int copy = 1;
 #define NEED(k) do { if ((k) > n - p) return 0; } while (0)
-#define RD(var, k) do { NEED(k); var = 0; for (int i_ = (k) - 1; i_ >= 0; i_--) var = var << 8 | b[p + (size_t)i_]; p += (k); } while (0)
+#define SKIP(k) do { NEED(k); if (out && copy) put(out, b + p, (size_t)(k)); p += (k); } while (0)
+#define RD(var, k) do { NEED(k); var = 0; for (int i_ = (k) - 1; i_ >= 0; i_--) var = var << 8 | b[p + (size_t)i_]; SKIP(k); } while (0)
     uint64_t magic, ver, nt, nkv, len, t, at, cnt, nd;
     RD(magic, 4);
     RD(ver, 4);
@@ -141,49 +145,57 @@ static uint64_t gguf_header_end(const unsigned char *b, size_t n)
     for (uint64_t k = 0; k < nkv; k++) {
         RD(len, 8);
         NEED(len);
-        p += len;
+        int is_align = len == 17 && memcmp(b + p, "general.alignment", 17) == 0;
+        SKIP(len);
         RD(t, 4);
         if (t > 12)
             return 0;
         if (t == 9) {
             RD(at, 4);
+            copy = 0;
             RD(cnt, 8);
+            copy = 1;
             if (at > 12 || at == 9)
                 return 0;
+            if (out)
+                put_le(out, cnt < max_arr ? cnt : max_arr, 8);
             for (uint64_t i = 0; i < cnt; i++) {
+                copy = i < max_arr;
                 if (at == 8) {
                     RD(len, 8);
-                    NEED(len);
-                    p += len;
+                    SKIP(len);
                 } else {
-                    NEED((size_t)sz[at]);
-                    p += (size_t)sz[at];
+                    SKIP((size_t)sz[at]);
                 }
             }
+            copy = 1;
         } else if (t == 8) {
             RD(len, 8);
-            NEED(len);
-            p += len;
+            SKIP(len);
         } else {
-            NEED((size_t)sz[t]);
-            p += (size_t)sz[t];
+            uint64_t v;
+            RD(v, (size_t)sz[t]);
+            if (is_align && t == 4 && align)
+                *align = v;
         }
     }
     for (uint64_t k = 0; k < nt; k++) {
         RD(len, 8);
-        NEED(len);
-        p += len;
+        SKIP(len);
         RD(nd, 4);
         if (nd > 4)
             return 0;
-        NEED(nd * 8 + 12);
-        p += nd * 8 + 12;
+        SKIP(nd * 8 + 12);
     }
 #undef RD
+#undef SKIP
 #undef NEED
     return p;
 }
 
+/* A GGUF fixture as a virtual-file seed, its arrays (the vocabulary: 130 KB of the
+ * demo's header) cut to 8 elements: every KV and tensor info of the real file stays, the
+ * tensor offsets (relative to the data section) and the data size are unchanged. */
 static void seed_gguf_fixture(const char *path, const char *name)
 {
     char *d;
@@ -192,13 +204,19 @@ static void seed_gguf_fixture(const char *path, const char *name)
         fprintf(stderr, "seedgen: %s: unreadable, skipped\n", path);
         return;
     }
-    uint64_t end = gguf_header_end((const unsigned char *)d, n);
-    if (end == 0)
-        end = n < (1u << 20) ? n : (1u << 20);
-    end = (end + 4095) & ~(uint64_t)4095;       /* covers any alignment padding up to 4 KiB */
-    if (end > n)
-        end = n;
-    emit_vfile("fuzz_gguf", name, d, (size_t)end, n - end, "\x01");
+    sg_buf_t b = { 0 };
+    uint64_t align = 32;
+    uint64_t end = gguf_walk((const unsigned char *)d, n, &b, 8, &align);
+    if (end == 0 || align == 0 || (align & (align - 1)) != 0) {
+        fprintf(stderr, "seedgen: %s: not a GGUF header this walker reads, skipped\n", path);
+    } else {
+        uint64_t data = (end + align - 1) / align * align;
+        while (b.len % align)
+            put_u8(&b, 0);
+        if (!b.oom && data <= n)
+            emit_vfile("fuzz_gguf", name, b.p, b.len, n - data, "\x01");
+    }
+    free(b.p);
     free(d);
 }
 
@@ -376,6 +394,99 @@ static void seed_copy(const char *target, const char *path, const char *name, co
     free(d);
 }
 
+/* ---- small tokenizers -------------------------------------------------------------- */
+
+/* 1 when the merge entry e ("a b" or ["a", "b"]) joins two kept pieces into a kept one. */
+static int merge_kept(const cJSON *vocab, const cJSON *e)
+{
+    char a[256], bb[256], ab[512];
+    if (cJSON_IsString(e)) {
+        const char *sp = strchr(e->valuestring, ' ');
+        if (!sp || (size_t)(sp - e->valuestring) >= sizeof a || strlen(sp + 1) >= sizeof bb)
+            return 0;
+        snprintf(a, sizeof a, "%.*s", (int)(sp - e->valuestring), e->valuestring);
+        snprintf(bb, sizeof bb, "%s", sp + 1);
+    } else if (cJSON_GetArraySize(e) == 2 && cJSON_IsString(cJSON_GetArrayItem(e, 0)) &&
+               cJSON_IsString(cJSON_GetArrayItem(e, 1))) {
+        snprintf(a, sizeof a, "%s", cJSON_GetArrayItem(e, 0)->valuestring);
+        snprintf(bb, sizeof bb, "%s", cJSON_GetArrayItem(e, 1)->valuestring);
+    } else {
+        return 0;
+    }
+    snprintf(ab, sizeof ab, "%s%s", a, bb);
+    return cJSON_GetObjectItemCaseSensitive(vocab, a) && cJSON_GetObjectItemCaseSensitive(vocab, bb) &&
+           cJSON_GetObjectItemCaseSensitive(vocab, ab);
+}
+
+/* A fixture tokenizer.json cut to the ids below keep (its added tokens, byte alphabet and
+ * first merged pieces) and the merges among them, printed compact: the same pipeline as
+ * the fixture at a few KB instead of up to 270 KB, so fuzz_tokenizer parses it ~50x
+ * faster. extra != 0 adds a non-special normalized added token and an lstrip/rstrip
+ * special one; metaspace != 0 turns the normalizer (Prepend + Replace) into NFC and
+ * a Metaspace pre-tokenizer and decoder, the other SentencePiece layout. */
+static void seed_tokenizer_small(const char *path, const char *name, int keep, int extra,
+                                 int metaspace)
+{
+    char *d;
+    size_t n;
+    if (slurp(path, &d, &n) != 0) {
+        fprintf(stderr, "seedgen: %s: unreadable, skipped\n", path);
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(d, n);
+    free(d);
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || !cJSON_IsArray(added)) {
+        fprintf(stderr, "seedgen: %s: not a BPE tokenizer.json, skipped\n", path);
+        cJSON_Delete(root);
+        return;
+    }
+    for (cJSON *e = vocab->child, *next; e; e = next) {
+        next = e->next;
+        if (!cJSON_IsNumber(e) || e->valuedouble >= keep)
+            cJSON_Delete(cJSON_DetachItemViaPointer(vocab, e));
+    }
+    for (cJSON *e = merges->child, *next; e; e = next) {
+        next = e->next;
+        if (!merge_kept(vocab, e))
+            cJSON_Delete(cJSON_DetachItemViaPointer(merges, e));
+    }
+    for (cJSON *e = added->child, *next; e; e = next) {
+        next = e->next;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        if (!cJSON_IsNumber(id) || id->valuedouble >= keep)
+            cJSON_Delete(cJSON_DetachItemViaPointer(added, e));
+    }
+    if (extra) {                    /* ids right after the kept vocabulary */
+        char tok[256];
+        snprintf(tok, sizeof tok, "{\"id\":%d,\"content\":\" hello\",\"single_word\":true,"
+                 "\"lstrip\":false,\"rstrip\":false,\"normalized\":true,\"special\":false}", keep);
+        cJSON_AddItemToArray(added, cJSON_Parse(tok));
+        snprintf(tok, sizeof tok, "{\"id\":%d,\"content\":\"<|tool|>\",\"single_word\":false,"
+                 "\"lstrip\":true,\"rstrip\":true,\"normalized\":false,\"special\":true}", keep + 1);
+        cJSON_AddItemToArray(added, cJSON_Parse(tok));
+    }
+    if (metaspace) {
+        cJSON_ReplaceItemInObjectCaseSensitive(root, "normalizer", cJSON_Parse("{\"type\":\"NFC\"}"));
+        cJSON_ReplaceItemInObjectCaseSensitive(root, "pre_tokenizer", cJSON_Parse(
+            "{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\","
+            "\"split\":false}"));
+        cJSON_ReplaceItemInObjectCaseSensitive(root, "decoder", cJSON_Parse(
+            "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+            "{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\"}]}"));
+    }
+    char *js = cJSON_PrintUnformatted(root);
+    if (js)
+        emit("fuzz_tokenizer", name, NULL, js, strlen(js), 0, 0);
+    else
+        fprintf(stderr, "seedgen: %s: out of memory, skipped\n", path);
+    free(js);
+    cJSON_Delete(root);
+}
+
 /* The test strings of reference.json "tokenizer" (array of objects with "text"), each
  * with the selector byte of tokenizer tk_index (plain and with special tokens). */
 static void seed_encoder(const char *ref_path, int tk_index)
@@ -440,9 +551,18 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "tests/fixtures/%s/config.json", models[i]);
         snprintf(name, sizeof name, "%s-config", tag);
         seed_copy("fuzz_hf_config", path, name, NULL);
+        /* fuzz_tokenizer: small copies of the three pipelines (the fixtures themselves,
+         * up to 270 KB, made each execution slow), plus the Metaspace variant */
         snprintf(path, sizeof path, "tests/fixtures/%s/tokenizer.json", models[i]);
-        snprintf(name, sizeof name, "%s-tokenizer", tag);
-        seed_copy("fuzz_tokenizer", path, name, NULL);
+        static const int keeps[] = { 300, 40 };
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "%s-tokenizer-%d", tag, keeps[k]);
+            seed_tokenizer_small(path, name, keeps[k], k == 0, 0);
+            if (strstr(models[i], "-sp-")) {
+                snprintf(name, sizeof name, "%s-metaspace-%d", tag, keeps[k]);
+                seed_tokenizer_small(path, name, keeps[k], k == 0, 1);
+            }
+        }
     }
     seed_copy("fuzz_hf_index", "tests/fixtures/demo/model.safetensors.index.json", "demo-index", NULL);
     /* fuzz_tk_encode selector: 0 demo, 1 qwen2, 2 llama-sp (+3: with special tokens) */

@@ -356,6 +356,28 @@ START_TEST(failed_files_are_plain)
 }
 END_TEST
 
+/* A config.json over the 1 MiB read limit is rejected before any read (fuzz_layout keeps
+ * its virtual config.json files small, so this path is tested here). */
+START_TEST(big_config_not_read)
+{
+    size_t size = (1u << 20) + 1;
+    char *big = calloc(1, size);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, "{}", 2);
+    ly_layout_t ly;
+    ly_init(&ly);
+    ck_assert_int_eq(add_mem(&ly, "config.json", big, size), 0);
+    ck_assert_int_eq(add_mem(&ly, "config.json", big, size - 1), 1);
+    ck_assert_int_eq(ly_finish(&ly), 0);
+    ck_assert_int_eq(ly.files[0].parse_error, -EFBIG);
+    ck_assert_int_eq(ly.files[0].kind, LY_PLAIN);
+    ck_assert_ptr_nonnull(strstr(ly.files[0].error, "larger than"));
+    ck_assert_int_ne(ly.files[1].parse_error, -EFBIG);  /* read, then rejected as JSON */
+    ly_free(&ly);
+    free(big);
+}
+END_TEST
+
 /* The JSON document of the demo: schema, every tensor, groups consistent with the struct. */
 START_TEST(json_document)
 {
@@ -432,6 +454,7 @@ Suite *layout_suite(void)
     tcase_add_test(tc, classification);
     tcase_add_test(tc, gaps_and_empty_tensors);
     tcase_add_test(tc, failed_files_are_plain);
+    tcase_add_test(tc, big_config_not_read);
     tcase_add_test(tc, json_document);
     suite_add_tcase(s, tc);
     return s;

@@ -180,6 +180,46 @@ START_TEST(stream_byte_tokens)
 }
 END_TEST
 
+/* A window that never completes (a run of invalid bytes) is emitted after a bounded
+ * number of ids (TK_STREAM_HOLD in tok_stream.c) instead of growing with the text; the
+ * fuzz target's inputs (fuzz-max-len 512) are too short to get there. */
+START_TEST(stream_hold_bound)
+{
+    char err[256] = "";
+    tk_tokenizer_t *tk;
+    ck_assert_msg(tk_load("tests/fixtures/dev/llama-sp-f32", &tk, err, sizeof err) == 0, "%s", err);
+    int32_t ff = -1;
+    for (int32_t id = 0; id < (int32_t)tk_vocab_size(tk) && ff < 0; id++) {
+        const char *t = tk_token_text(tk, id);
+        if (t && strcmp(t, "<0xFF>") == 0)
+            ff = id;
+    }
+    ck_assert_int_ge(ff, 0);
+    tk_stream_t *st = tk_stream_new(tk);
+    ck_assert_ptr_nonnull(st);
+    size_t first = 0, total = 0;
+    for (size_t i = 1; i <= 3000; i++) {
+        const char *t;
+        size_t l;
+        ck_assert_int_eq(tk_stream_push(st, ff, &t, &l), 0);
+        for (size_t k = 0; k + 3 <= l; k += 3)  /* U+FFFD per byte */
+            ck_assert(memcmp(t + k, "\xEF\xBF\xBD", 3) == 0);
+        ck_assert_uint_eq(l % 3, 0);
+        if (l && !first)
+            first = i;
+        total += l;
+    }
+    ck_assert_msg(first > 1 && first <= 1100, "first text after %zu ids", first);
+    const char *t;
+    size_t l;
+    ck_assert_int_eq(tk_stream_flush(st, &t, &l), 0);
+    total += l;
+    ck_assert_uint_eq(total, 3 * 3000);
+    tk_stream_free(st);
+    tk_free(tk);
+}
+END_TEST
+
 Suite *tok_decode_suite(void)
 {
     Suite *s = suite_create("tok_decode");
@@ -190,6 +230,7 @@ Suite *tok_decode_suite(void)
     tcase_add_test(tc, bytelevel_decoder);
     tcase_add_loop_test(tc, stream_reference, 0, 3);
     tcase_add_test(tc, stream_byte_tokens);
+    tcase_add_test(tc, stream_hold_bound);
     suite_add_tcase(s, tc);
     return s;
 }
