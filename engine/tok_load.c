@@ -111,6 +111,16 @@ int tk_load_json(const char *json, size_t len, tk_tokenizer_t **out, char *err, 
     for (size_t i = 0; i < tk->n_added; i++)
         if ((size_t)tk->added[i].id + 1 > tk->vocab_size)
             tk->vocab_size = (size_t)tk->added[i].id + 1;
+    /* the post-processor's ids are added to every encoding: they must be tokens */
+    for (size_t i = 0; i < tk->n_prefix + tk->n_suffix; i++) {
+        int32_t id = i < tk->n_prefix ? tk->pp_prefix[i] : tk->pp_suffix[i - tk->n_prefix];
+        if (id < 0 || (size_t)id >= tk->vocab_size) {
+            rc = fu_err(err, errlen, -EINVAL, "tokenizer.json: post-processor id %ld is outside the "
+                        "vocabulary (%zu tokens)", (long)id, tk->vocab_size);
+            tk_free(tk);
+            return rc;
+        }
+    }
     if (tk->n_prefix)
         tk->bos = tk->pp_prefix[0];
     /* id -> added token index, for decoding */

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tok_testutil.h"
@@ -120,6 +121,22 @@ START_TEST(load_errors)
     ck_assert_int_eq(tt_try_load("{`model`:{`type`:`BPE`,`vocab`:{`a`:0},`merges`:[]},"
                                  "`decoder`:{`type`:`WordPiece`}}", err, sizeof err), -ENOTSUP);
     ck_assert_int_eq(tt_try_load("not json", err, sizeof err), -EINVAL);
+    /* a post-processor id outside the vocabulary would be emitted by every encoding
+     * (found by fuzz_tokenizer; tests/fuzz/regress/fuzz_tokenizer/postproc-id-outside-vocab) */
+    const char *pp = "{`model`:{`type`:`BPE`,`vocab`:{`a`:0,`b`:1},`merges`:[]},"
+                     "`post_processor`:{`type`:`TemplateProcessing`,`single`:[{`SpecialToken`:{`id`:`<s>`}},"
+                     "{`Sequence`:{`id`:`A`}}],`special_tokens`:{`<s>`:{`ids`:[%d]}}}}";
+    char json[512];
+    snprintf(json, sizeof json, pp, 2);
+    ck_assert_int_eq(tt_try_load(json, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "outside the vocabulary"));
+    snprintf(json, sizeof json, pp, 1);
+    tk_tokenizer_t *tk = tt_load(json);
+    ck_assert_str_eq(tt_ids(tk, "a", 1), "1 0");
+    tk_free(tk);
+    ck_assert_int_eq(tt_try_load("{`model`:{`type`:`BPE`,`vocab`:{`a`:0},`merges`:[]},`post_processor`:"
+                                 "{`type`:`BertProcessing`,`cls`:[`[CLS]`,5],`sep`:[`[SEP]`,0]}}",
+                                 err, sizeof err), -EINVAL);
 }
 END_TEST
 
