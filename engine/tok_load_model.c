@@ -211,6 +211,13 @@ int tk_load_added(tk_tokenizer_t *tk, const cJSON *arr, char *err, size_t errlen
             rc = fu_err(err, errlen, -EINVAL, "tokenizer.json: bad added_tokens entry");
             break;
         }
+        /* The id -> added token table spans every id: as for the vocab, an id far beyond
+         * the tokens would allocate gigabytes (found by fuzz_tokenizer: 1.3 GB for 100 bytes). */
+        if ((uint64_t)id->valuedouble >= 2 * ((uint64_t)tk->n_tok + (uint64_t)n) + 1024) {
+            rc = fu_err(err, errlen, -EINVAL, "tokenizer.json: added token id %.0f is far beyond the "
+                        "%zu tokens of the vocabulary", id->valuedouble, tk->n_tok);
+            break;
+        }
         tk_added_t *a = &tk->added[tk->n_added];
         a->id = (int32_t)id->valuedouble;
         a->len = strlen(content->valuestring);

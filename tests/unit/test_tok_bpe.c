@@ -137,6 +137,18 @@ START_TEST(load_errors)
     ck_assert_int_eq(tt_try_load("{`model`:{`type`:`BPE`,`vocab`:{`a`:0},`merges`:[]},`post_processor`:"
                                  "{`type`:`BertProcessing`,`cls`:[`[CLS]`,5],`sep`:[`[SEP]`,0]}}",
                                  err, sizeof err), -EINVAL);
+    /* an added token id far beyond the vocabulary would size the id table in gigabytes
+     * (found by fuzz_tokenizer; regression input added-id-far-beyond-vocab) */
+    const char *add = "{`model`:{`type`:`BPE`,`vocab`:{`a`:0},`merges`:[]},"
+                      "`added_tokens`:[{`id`:%d,`content`:`<x>`,`special`:true}]}";
+    snprintf(json, sizeof json, add, 300000000);
+    ck_assert_int_eq(tt_try_load(json, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "far beyond"));
+    snprintf(json, sizeof json, add, 1000);  /* a gap after the vocabulary is fine */
+    tk = tt_load(json);
+    ck_assert_uint_eq(tk_vocab_size(tk), 1001);
+    ck_assert_str_eq(tt_ids(tk, "a<x>", 0), "0 1000");
+    tk_free(tk);
 }
 END_TEST
 
