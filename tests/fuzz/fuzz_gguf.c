@@ -47,7 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint64_t i = 0; i < f.n_tensors; i++) {
         const gg_tensor_t *t = &f.tensors[i];
         FV_CHECK(t->name != NULL);
-        FV_CHECK(t->n_dims >= 1 && t->n_dims <= GG_MAX_DIMS);
+        /* n_dims 0 is a scalar (one element), accepted as llama.cpp's reader does */
+        FV_CHECK(t->n_dims <= GG_MAX_DIMS);
+        for (uint32_t d = t->n_dims; d < GG_MAX_DIMS; d++)
+            FV_CHECK(t->ne[d] == 1);
         FV_CHECK(t->offset >= f.data_start);
         FV_CHECK(t->offset <= vf.size && t->length <= vf.size - t->offset);
         uint64_t n = 1;
