@@ -189,7 +189,6 @@ static uint64_t clear_pages(ca_t *c, ca_file_t *f, size_t k)
 {
     ca_chunk_t *ch = &f->chunks[k];
     uint64_t n = ch->npages;
-    ch->pushed = 0;
     if (!n)
         return 0;
     memset(ch->bits, 0, sizeof ch->bits);

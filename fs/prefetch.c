@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define PF_NICE 5
-#define PF_SENTINEL_EVERY 1
 
 /* Each I/O thread keeps one 1 MiB staging buffer mapped across chunks: a chunk is read
  * into it, stored, and the buffer is reused, so the steady state maps, faults and zeroes
@@ -62,13 +61,8 @@ static void stage_give(void *d)
  * kernel holds. Called with a reference on pf. */
 static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint64_t off)
 {
-    /* the sentinel page's offset; every PF_SENTINEL_EVERY-th chunk of the cyclic order has
-     * one (a READ per 4 MiB keeps the position exact enough), the others are stored whole */
-    uint32_t sent = (pf->len - 1) & ~(uint32_t)(CA_PAGE - 1);
-    if (ch->cyc != CA_NO_CYC && ch->cyc % PF_SENTINEL_EVERY != PF_SENTINEL_EVERY - 1)
-        sent = pf->len;
+    uint32_t sent = (pf->len - 1) & ~(uint32_t)(CA_PAGE - 1); /* the sentinel page's offset */
     void *small = NULL;
-    int whole = 0;
     if (c->se && sent > 0) {
         struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sent);
         bv.buf[0].mem = pf->data;
@@ -76,9 +70,7 @@ static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint
         if (rc == 0) {
             ca_served(c, f, off, sent);
             sx_add(&c->sx->pf_pushed, sent);
-            whole = sent == pf->len;
-            if (!whole)
-                small = malloc(CA_PAGE);
+            small = malloc(CA_PAGE);
         } else {
             fu_log(FU_LOG_DEBUG, "prefetch: notify_store of %s at %llu: %s", f->display ? f->display : "?",
                    (unsigned long long)off, strerror(-rc));
@@ -87,19 +79,7 @@ static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint
     void *big = NULL;
     pthread_mutex_lock(&f->lock);
     pf->refs--;
-    if (whole && ch->pf == pf && !pf->used) {
-        pf->used = 1; /* delivered: the reader will find it in the page cache */
-        sx_add(&c->sx->pf_used, 1);
-    }
-    if (whole && ch->npages == ch->cap_pages)
-        ch->pushed = 1;
-    if (whole && ch->pf == pf && pf->refs == 0) {
-        big = pf->data; /* all of it is in the page cache: the buffer goes back to staging */
-        pf->cap = 0;
-        free(pf);
-        ch->pf = NULL;
-        ca_daemon_add(c, -(int64_t)CA_CHUNK);
-    } else if (ch->pf == pf && pf->refs == 0 && small) {
+    if (ch->pf == pf && pf->refs == 0 && small) {
         /* nobody points into the buffer: keep the sentinel page only */
         memcpy(small, (char *)pf->data + sent, pf->len - sent);
         big = pf->data;
@@ -123,7 +103,7 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
 {
     ca_chunk_t *ch = &f->chunks[k];
     pthread_mutex_lock(&f->lock);
-    int held = ch->pf != NULL || ch->pushed;
+    int held = ch->pf != NULL;
     /* Whole-chunk evictions leave a chunk either empty or as READs filled it: pages
      * present mean the reader is on this chunk already, and reading all of it again
      * would fetch those bytes twice. */

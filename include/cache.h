@@ -54,8 +54,6 @@ typedef struct {
     uint8_t pinned;                 /* never evicted by the budget (pinned group) */
     uint8_t small;                  /* of a small group (<= budget/64): evicted last */
     uint8_t keep;                   /* in the resident set planned for a cyclic reader */
-    uint8_t pushed;                 /* stored whole into the page cache by the prefetcher, not
-                                     * evicted since: counts as held in its window */
     uint32_t cyc;                   /* position in the cyclic (execution) order, CA_NO_CYC if none */
     uint64_t last_use;              /* fu_now_ns() of the last READ that touched it */
     ca_pf_t *pf;                    /* prefetched data, NULL when none */

@@ -11,6 +11,8 @@
 #    tools/bench_stream.sh (flashfs-mkmodel llama-3.2-1b, --ram half the model,
 #    flashfs-bench-reader cycling over the layers from cold caches), cycles/s side by side.
 #    Needs build/flashfs, the reader and root (drop_caches); skipped otherwise, with the reason.
+#    Run on the disk as it is and with the daemon's reads limited to PACK_DISK_MBPS MB/s
+#    (default 400; 0 = skip) through a blkio/io cgroup (tools/bench_lib.sh bl_io_create).
 # Medians of several runs (3, or 1 with --quick for the slow parts). Run from the repo root.
 set -u
 cd "$(dirname "$0")/.." || exit 1
