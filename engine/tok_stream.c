@@ -22,6 +22,8 @@ struct tk_stream {
     tk_ids_t ids;    /* ids[prefix..] are the window */
     size_t prefix, read;
     tk_buf_t out;    /* text handed to the caller */
+    char *prev;      /* decode of ids[prefix..read), NULL until computed for this window */
+    size_t plen;
     int byte_runs;   /* the decoder has ByteFallback */
 };
 
@@ -42,6 +44,7 @@ void tk_stream_free(tk_stream_t *st)
     if (!st)
         return;
     free(st->ids.v);
+    free(st->prev);
     tk_buf_free(&st->out);
     free(st);
 }
@@ -51,19 +54,33 @@ static int ends_incomplete(const char *t, size_t n)
     return n >= 3 && memcmp(t + n - 3, "\xEF\xBF\xBD", 3) == 0;
 }
 
-/* Decode the window; emit the new part if complete (or if force). */
+/* Move the window to ids[prefix..read); its decode is recomputed on the next step. */
+static void slide(tk_stream_t *st, size_t prefix, size_t read)
+{
+    st->prefix = prefix;
+    st->read = read;
+    free(st->prev);
+    st->prev = NULL;
+    st->plen = 0;
+}
+
+/* Decode the window; emit the new part if complete (or if force). The decode of the
+ * emitted part (prev) is kept until the window slides, so a window that grows while
+ * a character is incomplete costs one decode per push, not two. */
 static int step(tk_stream_t *st, int force, const char **text, size_t *len)
 {
-    char *prev = NULL, *cur = NULL;
-    size_t plen = 0, clen = 0;
+    char *cur = NULL;
+    size_t clen = 0;
     int rc;
     st->out.len = 0;
     *text = "";
     *len = 0;
     const int32_t *win = st->ids.v ? st->ids.v + st->prefix : NULL; /* NULL before any push */
-    if ((rc = tk_decode(st->tk, win, st->read - st->prefix, &prev, &plen)) ||
-        (rc = tk_decode(st->tk, win, st->ids.n - st->prefix, &cur, &clen)))
+    if (!st->prev && (rc = tk_decode(st->tk, win, st->read - st->prefix, &st->prev, &st->plen)))
         goto out;
+    if ((rc = tk_decode(st->tk, win, st->ids.n - st->prefix, &cur, &clen)))
+        goto out;
+    size_t plen = st->plen;
     int complete = !ends_incomplete(cur, clen);
     if (complete && st->byte_runs && st->ids.n > 0) {
         size_t l;
@@ -74,17 +91,15 @@ static int step(tk_stream_t *st, int force, const char **text, size_t *len)
     if (clen > plen && (complete || force)) {
         if ((rc = tk_buf_add(&st->out, cur + plen, clen - plen)))
             goto out;
-        st->prefix = st->read;
-        st->read = st->ids.n;
+        slide(st, st->read, st->ids.n);
     } else if (force || st->ids.n - st->prefix > TK_STREAM_HOLD) {
-        st->prefix = st->read = st->ids.n; /* nothing visible: drop the window */
+        slide(st, st->ids.n, st->ids.n); /* nothing visible: drop the window */
     }
     if ((rc = tk_buf_add(&st->out, "", 0)))
         goto out;
     *text = st->out.p;
     *len = st->out.len;
 out:
-    free(prev);
     free(cur);
     return rc;
 }
