@@ -1,6 +1,7 @@
 /* ffs_build.c — assembling the mount state: scan, open sources, parse the layout,
  * register files with the cache, add the control directory. */
 #include "ffs.h"
+#include "pack.h"
 #include "fu_util.h"
 
 #include <errno.h>
@@ -106,6 +107,8 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         if (!n->cache)
             return fu_err(err, errlen, -ENOMEM, "out of memory");
         ((ca_file_t *)n->cache)->src = n->src;
+        if (lf && lf->n_tensors)
+            pk_src_defer_readahead(n->src, &fs->prefetch_on); /* the prefetcher reads ahead */
     }
     uint64_t *gb = fs->ly.n_groups ? calloc(fs->ly.n_groups, sizeof *gb) : NULL;
     if (fs->ly.n_groups && !gb)

@@ -1,6 +1,7 @@
 /* ffs_watch.c — backing files that change under the mount (see ffs_watch.h). */
 #include "ffs_watch.h"
 #include "ffs.h"
+#include "pack.h"
 #include "fu_util.h"
 #include "source.h"
 
@@ -60,6 +61,8 @@ static int refresh(ffs_watch_t *w, ffs_node_t *n, uint64_t ino, const struct sta
         fu_log(FU_LOG_ERR, "backing file %s changed and cannot be opened again: %s", n->display, err);
         return rc;
     }
+    if (n->ly_index >= 0 && fs->ly.files[n->ly_index].n_tensors)
+        pk_src_defer_readahead(nw, &fs->prefetch_on); /* as ffs_build */
     if (retire(w, old) < 0) {
         src_close(nw);
         return -ENOMEM;

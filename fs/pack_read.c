@@ -69,6 +69,7 @@ struct pk_reader {
     uint64_t tick;
     uint8_t *logged;    /* per frame: failure already logged */
     uint64_t next_off;  /* end of the last read: the next one is sequential if it starts here */
+    const _Atomic int *ra_busy; /* read ahead only while this is 0 (NULL: always) */
     int ra_pending;     /* read-ahead jobs in flight (close waits for 0) */
     pthread_cond_t ra_cv;
     pthread_cond_t fill_cv; /* a slot fill finished */
@@ -377,14 +378,16 @@ static void readahead_release(pk_job_t *j)
 }
 
 /* After a read of [off, end): when reads are sequential, decode the next frame into the
- * cache in the background (one frame ahead per file). */
+ * cache in the background (one frame ahead per file), unless deferred to the caller's
+ * own read-ahead (pk_reader_defer_readahead). */
 static void seq_readahead(pk_reader_t *r, uint64_t off, uint64_t end)
 {
     uint32_t next = pk_table_find(&r->t, end - 1) + 1;
     while (next < r->t.n_frames && r->t.frames[next].dsize == 0)
         next++;
     pthread_mutex_lock(&r->mu);
-    int go = r->next_off == off && next < r->t.n_frames && r->ra_pending == 0 && !cache_has(r, next);
+    int go = r->next_off == off && next < r->t.n_frames && r->ra_pending == 0 && !cache_has(r, next) &&
+             !(r->ra_busy && atomic_load(r->ra_busy));
     r->next_off = end;
     if (go)
         r->ra_pending++;
@@ -512,6 +515,11 @@ int pk_reader_open(int fd, const char *name, pk_reader_t **out, char *err, size_
 const pk_table_t *pk_reader_table(const pk_reader_t *r)
 {
     return &r->t;
+}
+
+void pk_reader_defer_readahead(pk_reader_t *r, const _Atomic int *busy)
+{
+    r->ra_busy = busy;
 }
 
 uint64_t pk_reader_errors(const pk_reader_t *r)

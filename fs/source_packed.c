@@ -80,3 +80,9 @@ uint64_t pk_src_stored_read(const src_t *s)
 {
     return s && s->ops == &packed_ops ? pk_reader_stored_read(s->priv) : 0;
 }
+
+void pk_src_defer_readahead(src_t *s, const _Atomic int *busy)
+{
+    if (s && s->ops == &packed_ops)
+        pk_reader_defer_readahead(s->priv, busy);
+}

@@ -478,6 +478,53 @@ START_TEST(src_open_packed_concurrent)
 }
 END_TEST
 
+/* The reader's own sequential read-ahead (the next frame decoded in the background)
+ * runs only while the flag given to pk_reader_defer_readahead is 0: the mount passes
+ * its "prefetch on" flag, as its prefetcher already reads ahead. */
+START_TEST(readahead_deferred_to_flag)
+{
+    uint8_t *d = make_data(N_DATA);
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/packed", tmpdir);
+    pack_to(path, d, N_DATA, 1, 8192, 1);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    pk_reader_t *r;
+    ck_assert_msg(pk_reader_open(fd, path, &r, err, sizeof err) == 0, "%s", err);
+    const pk_table_t *t = pk_reader_table(r);
+    ck_assert_uint_ge(t->n_frames, 12);
+    _Atomic int busy = 1;
+    pk_reader_defer_readahead(r, &busy);
+    uint8_t *b = malloc(t->max_dsize);
+    ck_assert_ptr_nonnull(b);
+    /* frames 2..5 read whole, in order: with the flag set nothing is read ahead */
+    for (uint32_t i = 2; i <= 5; i++) {
+        const pk_frame_t *f = &t->frames[i];
+        ck_assert_int_eq(pk_reader_read(r, b, f->dsize, f->loff), 0);
+        ck_assert(memcmp(b, d + f->loff, f->dsize) == 0);
+    }
+    uint64_t before = pk_reader_stored_read(r);
+    usleep(200 * 1000);
+    ck_assert_uint_eq(pk_reader_stored_read(r), before);
+    /* flag cleared: the next sequential read makes the reader decode frame 7 as well */
+    busy = 0;
+    const pk_frame_t *f = &t->frames[6];
+    ck_assert_int_eq(pk_reader_read(r, b, f->dsize, f->loff), 0);
+    uint64_t after6 = pk_reader_stored_read(r);
+    ck_assert_uint_gt(after6, before);
+    uint64_t now = after6;
+    for (int i = 0; i < 1000 && now == after6; i++) {
+        usleep(10 * 1000);
+        now = pk_reader_stored_read(r);
+    }
+    ck_assert_msg(now > after6, "no read-ahead of frame 7 after 10 s");
+    pk_reader_close(r);
+    close(fd);
+    free(b);
+    free(d);
+}
+END_TEST
+
 Suite *pack_suite(void)
 {
     Suite *s = suite_create("pack");
@@ -496,6 +543,7 @@ Suite *pack_suite(void)
     tcase_add_test(tc, hostile_tables);
     tcase_add_test(tc, zstd_cli_decodes_ungrouped);
     tcase_add_test(tc, src_open_packed_concurrent);
+    tcase_add_test(tc, readahead_deferred_to_flag);
     suite_add_tcase(s, tc);
     return s;
 }
