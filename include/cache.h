@@ -162,9 +162,9 @@ uint64_t ca_hysteresis(const ca_t *c);
  * thread (a buffer in flight, and pages served while their buffer is still held). */
 uint64_t ca_headroom(const ca_t *c);
 
-/* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
- * `depth` median-sized groups (what the reader needs from the disk while it works on
- * one group), at least 2 MiB, or up to CA_WINDOW_FIT of spare budget when the whole
+/* How many bytes the prefetcher may hold ahead of the reader: half the streamed share
+ * of `depth` median-sized groups (the share is what the reader needs from the disk while
+ * it works on one group; half hides it, see cache_evict.c) + 2 MiB, or up to CA_WINDOW_FIT of spare budget when the whole
  * model fits; at most budget/8; 0 when prefetch is off. The resident set
  * is planned around it. */
 uint64_t ca_window_bytes(const ca_t *c);
