@@ -110,7 +110,10 @@ static uint64_t group_median(const ca_t *c)
     return m;
 }
 
-uint64_t ca_window_bytes(const ca_t *c)
+/* The prefetch window: `share` = 2 for the whole streamed share of `depth` median
+ * groups (how far the prefetcher may read ahead), 1 for half of it (the budget reserved
+ * for it when the resident set is planned). */
+static uint64_t window(const ca_t *c, unsigned share)
 {
     ca_t *m = (ca_t *)c;
     if (atomic_load(&m->pf_off))
@@ -124,13 +127,7 @@ uint64_t ca_window_bytes(const ca_t *c)
     uint64_t res = budget > h ? budget - h : 0;
     uint64_t streamed = total > res ? gmax * (total - res) / total : 0;
     int depth = atomic_load(&m->depth);
-    /* Half the streamed share per depth step: every byte of window is a byte less of
-     * resident set, read again every cycle, so the window is the least that hides the
-     * disk behind a reader that computes on each layer. Measured (llama-3.2-1b shapes,
-     * budget half, 400 MB/s disk, 456 ms/layer pause): the whole share gave 4-6 % reader
-     * stall and 1.075x the optimum bytes per cycle; half of it 7-9 % and 1.045x; a third
-     * 20 % stall. */
-    uint64_t w = streamed * (uint64_t)(depth < 1 ? 1 : depth) / 2 + 2 * CA_CHUNK;
+    uint64_t w = streamed * (uint64_t)(depth < 1 ? 1 : depth) * share / 2 + 2 * CA_CHUNK;
     /* A model that fits leaves budget unused: a deeper window there costs nothing and
      * keeps the disk's queue full for a first (cold) pass. */
     if (total + h < budget) {
@@ -144,6 +141,22 @@ uint64_t ca_window_bytes(const ca_t *c)
     if (w < 2 * CA_CHUNK)
         w = 2 * CA_CHUNK;
     return w;
+}
+
+uint64_t ca_window_bytes(const ca_t *c)
+{
+    return window(c, 2);
+}
+
+/* Every byte reserved is a byte less of resident set, read again every cycle; but the
+ * prefetcher also makes room by evicting streamed chunks the reader has just passed
+ * (ca_make_room), so it can hold a whole window while only half is reserved. Measured
+ * (llama-3.2-1b shapes, budget half, 400 MB/s disk, 461 ms/layer pause): whole window
+ * reserved: 1.075x the optimum bytes per cycle, reader stall 4-6 %; half reserved and
+ * half held: 1.045x, stall 7-12 %; see docs/design.md for the split. */
+uint64_t ca_window_reserve(const ca_t *c)
+{
+    return window(c, 1);
 }
 
 void ca_set_group_median(ca_t *c)

@@ -102,7 +102,7 @@ void ca_plan(ca_t *c)
         else
             stream += (uint64_t)ch->cap_pages * CA_PAGE;
     }
-    uint64_t reserve = ca_headroom(c) + ca_window_bytes(c) + fixed;
+    uint64_t reserve = ca_headroom(c) + ca_window_reserve(c) + fixed;
     uint64_t keep = budget > reserve ? budget - reserve : 0;
     /* f in 1/65536 units */
     uint64_t f = stream ? (keep >= stream ? 65536 : keep * 65536 / stream) : 0;

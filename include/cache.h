@@ -162,12 +162,16 @@ uint64_t ca_hysteresis(const ca_t *c);
  * thread (a buffer in flight, and pages served while their buffer is still held). */
 uint64_t ca_headroom(const ca_t *c);
 
-/* How many bytes the prefetcher may hold ahead of the reader: half the streamed share
- * of `depth` median-sized groups (the share is what the reader needs from the disk while
- * it works on one group; half hides it, see cache_evict.c) + 2 MiB, or up to CA_WINDOW_FIT of spare budget when the whole
- * model fits; at most budget/8; 0 when prefetch is off. The resident set
- * is planned around it. */
+/* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
+ * `depth` median-sized groups (what the reader needs from the disk while it works on
+ * one group) + 2 MiB, or up to CA_WINDOW_FIT of spare budget when the whole model
+ * fits; at most budget/8, at least 2 MiB; 0 when prefetch is off. */
 uint64_t ca_window_bytes(const ca_t *c);
+
+/* The part of the window the resident set is planned around: half the streamed share
+ * (+ 2 MiB, same bounds); the prefetcher finds the rest by evicting streamed chunks the
+ * reader has passed. */
+uint64_t ca_window_reserve(const ca_t *c);
 
 /* Compute group_median from group_bytes (ca_build_order calls it). */
 void ca_set_group_median(ca_t *c);

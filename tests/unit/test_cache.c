@@ -98,7 +98,7 @@ START_TEST(plan_spreads_resident_set)
     fake_t fk;
     ca_file_t *f = setup(&c, 24ull << 20, &fk);
     uint64_t want = 24ull << 20;
-    want -= ca_headroom(&c) + ca_window_bytes(&c);
+    want -= ca_headroom(&c) + ca_window_reserve(&c);
     unsigned keep = 0, first_half = 0;
     for (size_t k = 0; k < f->n_chunks; k++) {
         keep += f->chunks[k].keep;
