@@ -78,7 +78,7 @@ static uint64_t evict_to(ca_t *c, uint64_t target)
 
 uint64_t ca_hysteresis(const ca_t *c)
 {
-    uint64_t h = atomic_load(&((ca_t *)c)->budget) / 128;
+    uint64_t h = atomic_load(&((ca_t *)c)->budget) / 256;
     return h < CA_CHUNK ? CA_CHUNK : h;
 }
 
