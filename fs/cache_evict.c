@@ -153,7 +153,7 @@ uint64_t ca_window_bytes(const ca_t *c)
  * (ca_make_room), so it can hold a whole window while only half is reserved. Measured
  * (llama-3.2-1b shapes, budget half, 400 MB/s disk, 461 ms/layer pause): whole window
  * reserved: 1.075x the optimum bytes per cycle, reader stall 4-6 %; half reserved and
- * half held: 1.045x, stall 7-12 %; see docs/design.md for the split. */
+ * half held (make bench): 1.046x, stall 5-6 %; see docs/design.md for the split. */
 uint64_t ca_window_reserve(const ca_t *c)
 {
     return window(c, 1);

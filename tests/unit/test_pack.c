@@ -105,6 +105,20 @@ static uint8_t *slurp(const char *path, size_t *n)
 
 #define N_DATA 300001
 
+/* Pack d[0..N_DATA) grouped with frame size fs into tmpdir/packed, open it with oflags
+ * into *fd and return a reader over it. */
+static pk_reader_t *pack_open(const uint8_t *d, uint32_t fs, int threads, int oflags, int *fd)
+{
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/packed", tmpdir);
+    pack_to(path, d, N_DATA, 1, fs, threads);
+    *fd = open(path, oflags);
+    ck_assert_int_ge(*fd, 0);
+    pk_reader_t *r;
+    ck_assert_msg(pk_reader_open(*fd, path, &r, err, sizeof err) == 0, "%s", err);
+    return r;
+}
+
 /* ---- transforms ----------------------------------------------------------------------- */
 
 START_TEST(transforms_invert)
@@ -258,12 +272,8 @@ END_TEST
 START_TEST(corrupt_frame_eio_only_there)
 {
     uint8_t *d = make_data(N_DATA);
-    char path[128], err[256];
-    snprintf(path, sizeof path, "%s/packed", tmpdir);
-    pack_to(path, d, N_DATA, 1, 8192, 2);
-    int fd = open(path, O_RDWR);
-    pk_reader_t *r;
-    ck_assert_int_eq(pk_reader_open(fd, path, &r, err, sizeof err), 0);
+    int fd;
+    pk_reader_t *r = pack_open(d, 8192, 2, O_RDWR, &fd);
     const pk_table_t *t = pk_reader_table(r);
     uint32_t bad = t->n_frames / 2;
     const pk_frame_t *f = &t->frames[bad];
@@ -484,13 +494,8 @@ END_TEST
 START_TEST(readahead_deferred_to_flag)
 {
     uint8_t *d = make_data(N_DATA);
-    char path[128], err[256];
-    snprintf(path, sizeof path, "%s/packed", tmpdir);
-    pack_to(path, d, N_DATA, 1, 8192, 1);
-    int fd = open(path, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    pk_reader_t *r;
-    ck_assert_msg(pk_reader_open(fd, path, &r, err, sizeof err) == 0, "%s", err);
+    int fd;
+    pk_reader_t *r = pack_open(d, 8192, 1, O_RDONLY, &fd);
     const pk_table_t *t = pk_reader_table(r);
     ck_assert_uint_ge(t->n_frames, 12);
     _Atomic int busy = 1;
