@@ -65,6 +65,7 @@ ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display
         f->chunks[k].cap_pages = (uint16_t)((clen + CA_PAGE - 1) >> CA_PAGE_SHIFT);
         f->chunks[k].cyc = CA_NO_CYC;
         f->chunks[k].group = -1;
+        f->chunks[k].xgroup = -1;
         if (!group_at)
             continue;
         uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
@@ -79,6 +80,25 @@ ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display
     f->index = (int)c->n_files;
     c->files[c->n_files++] = f;
     return f;
+}
+
+void ca_note_tensor(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len, int group, const uint64_t *group_bytes,
+                    size_t n_groups)
+{
+    if (!len || group < 0 || (size_t)group >= n_groups || off >= f->size || group > INT16_MAX)
+        return;
+    uint64_t end = len > f->size - off ? f->size : off + len;
+    uint64_t span = ((end - 1) >> CA_CHUNK_SHIFT) - (off >> CA_CHUNK_SHIFT) + 1;
+    if (span > c->trail)
+        c->trail = span > UINT32_MAX ? UINT32_MAX : (uint32_t)span;
+    for (size_t k = (size_t)(off >> CA_CHUNK_SHIFT); k < f->n_chunks && ((uint64_t)k << CA_CHUNK_SHIFT) < end; k++) {
+        ca_chunk_t *ch = &f->chunks[k];
+        if (ch->group == group)
+            continue;
+        int x = ch->xgroup;
+        if (x < 0 || (size_t)x >= n_groups || group_bytes[group] < group_bytes[x])
+            ch->xgroup = (int16_t)group;
+    }
 }
 
 void ca_free(ca_t *c)

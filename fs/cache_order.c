@@ -80,6 +80,15 @@ int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes)
     c->n_cyc = (uint32_t)n;
     free(o);
     ca_set_group_median(c);
+    /* trail (the largest tensor, from ca_note_tensor): several threads of one reader
+     * fault different row ranges of one tensor; at most a median group, n/8 */
+    uint64_t med = (c->group_median + CA_CHUNK - 1) >> CA_CHUNK_SHIFT;
+    uint32_t t = c->trail;
+    if (med && t > med)
+        t = (uint32_t)med;
+    if (t > (uint32_t)n / 8 + 4)
+        t = (uint32_t)n / 8 + 4;
+    c->trail = t < GUARD_CHUNKS ? GUARD_CHUNKS : t;
     ca_plan(c);
     return 0;
 }
@@ -95,8 +104,9 @@ void ca_plan(ca_t *c)
     for (uint32_t q = 0; q < c->n_cyc; q++) {
         ca_file_t *f = c->files[c->order[q].file];
         ca_chunk_t *ch = &f->chunks[c->order[q].chunk];
-        int g = ch->group;
-        ch->small = g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget;
+        int g = ch->group, x = ch->xgroup;
+        ch->small = (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) ||
+                    (x >= 0 && (size_t)x < c->n_groups && c->group_bytes[x] * 64 <= budget);
         if (ch->small || ch->pinned)
             fixed += (uint64_t)ch->cap_pages * CA_PAGE;
         else
@@ -130,7 +140,10 @@ uint32_t ca_distance(const ca_t *c, uint32_t cyc)
         return UINT32_MAX;
     uint32_t pos = atomic_load(&((ca_t *)c)->pos);
     uint32_t d = (uint32_t)(((uint64_t)cyc + n - pos) % n);
-    return d + GUARD_CHUNKS >= n ? 0 : d;
+    /* chunks just behind the reader are still in use: by an mmap reader's neighbouring
+     * pages, or by another of its threads working on the same tensor */
+    uint32_t guard = c->trail > GUARD_CHUNKS ? c->trail : GUARD_CHUNKS;
+    return d + guard >= n ? 0 : d;
 }
 
 int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
@@ -139,11 +152,19 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
     size_t k = (size_t)(off >> CA_CHUNK_SHIFT);
     if (!n || k >= f->n_chunks || f->chunks[k].cyc == CA_NO_CYC)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
+    /* a chunk kept as small (a small group's, or holding bytes of one, like a rope table
+     * every layer reads) says nothing about where the reader is */
+    if (f->chunks[k].small)
+        return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     uint32_t cyc = f->chunks[k].cyc;
     uint32_t prev = atomic_load(&c->pos);
     uint32_t delta = (uint32_t)(((uint64_t)cyc + n - prev) % n);
     if (delta == 0)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
+    /* a cursor a little behind the leading one (another thread of the same reader in
+     * this group, or the kernel's readahead for it): neither a step nor a jump */
+    if (n - delta <= c->trail && atomic_load(&c->mode) == CA_MODE_CYCLIC)
+        return 1;
     int fwd = delta <= n / 8 + 4;
     uint32_t s = atomic_load(&c->fwd_score);
     int32_t target = fwd ? 1024 : 0;

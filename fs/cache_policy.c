@@ -9,7 +9,8 @@
  *           is needed next. With a RANDOM reader every model chunk is here, LRU;
  *   tier 2  the resident set of a cyclic reader and prefetched chunks not read yet:
  *           farthest first, only when the budget shrank or the window overshot it;
- *   tier 3  chunks of small groups (<= budget/64, e.g. the final norm): LRU, last.
+ *   tier 3  chunks of small groups (<= budget/64, e.g. the final norm), or holding bytes
+ *           of one (a rope table every layer reads; ca_plan sets `small`): LRU, last.
  * Keeping a fixed resident set and streaming the rest reads model - resident bytes from
  * the backing store per cycle; pure Belady with a prefetch window would let the window
  * erode the resident set by a window per cycle. */
@@ -29,7 +30,6 @@ size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap)
 {
     size_t n = 0;
     int cyclic = atomic_load(&c->mode) == CA_MODE_CYCLIC;
-    uint64_t budget = atomic_load(&c->budget);
     for (size_t i = 0; i < c->n_files && n < cap; i++) {
         ca_file_t *f = c->files[i];
         pthread_mutex_lock(&f->lock);
@@ -43,8 +43,7 @@ size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap)
                 v.tier = 0;
             } else {
                 v.dist = ca_distance(c, ch->cyc);
-                int g = ch->group;
-                if (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) {
+                if (ch->small) {
                     v.tier = 3;
                 } else if (cyclic) {
                     /* a prefetched chunk not yet read is as valuable as the resident

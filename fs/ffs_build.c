@@ -115,6 +115,15 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         return fu_err(err, errlen, -ENOMEM, "out of memory");
     for (size_t g = 0; g < fs->ly.n_groups; g++)
         gb[g] = fs->ly.groups[g].bytes;
+    for (size_t i = 1; i <= n_model_nodes; i++) {
+        ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+        if (n->kind != FFS_N_FILE || !n->cache || n->ly_index < 0)
+            continue;
+        const ly_file_t *lf = &fs->ly.files[n->ly_index];
+        for (size_t t = 0; t < lf->n_tensors; t++)
+            ca_note_tensor(&fs->ca, n->cache, lf->tensors[t].offset, lf->tensors[t].length, lf->tensors[t].group, gb,
+                           fs->ly.n_groups);
+    }
     rc = ca_build_order(&fs->ca, fs->ly.n_groups, gb);
     free(gb);
     if (rc < 0)

@@ -51,6 +51,8 @@ typedef struct {
     uint16_t npages;                /* popcount of bits */
     uint16_t cap_pages;             /* pages of this chunk (the last one may be short) */
     int16_t group;                  /* layer group of the chunk's first tensor byte, -1 none */
+    int16_t xgroup;                 /* the smallest other group with bytes in it (e.g. a
+                                     * rope table read by every layer), -1 none */
     uint8_t pinned;                 /* never evicted by the budget (pinned group) */
     uint8_t small;                  /* of a small group (<= budget/64): evicted last */
     uint8_t keep;                   /* in the resident set planned for a cyclic reader */
@@ -126,6 +128,8 @@ typedef struct ca {
     _Atomic int pf_off;             /* prefetch disabled: no window reserved */
     _Atomic uint32_t fwd_score;     /* EWMA of forward steps, 0..1024 */
     _Atomic uint32_t jumps;         /* consecutive non-forward READs */
+    uint32_t trail;                 /* chunks behind pos a concurrent cursor may still read:
+                                     * the largest tensor, at most a median group */
     _Atomic uint64_t cycle_mark;    /* backing bytes at the last wrap of the reader */
     _Atomic uint64_t last_cycle_bytes; /* backing bytes read during the last full cycle */
     pthread_mutex_t evict_mu;       /* one evicting thread at a time (evictor, prefetcher) */
@@ -138,6 +142,13 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx);
  * it may be NULL. Returns the file state or NULL on ENOMEM. */
 ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display,
                        int (*group_at)(void *ctx, uint64_t off), void *ctx);
+
+/* A tensor of `group` (group_bytes[group] bytes, n_groups groups) at [off, off+len) of
+ * file f: a chunk it shares with another group records the smaller group as xgroup, so a
+ * chunk holding a small group's bytes is kept like that group; the largest tensor sizes
+ * the trail of concurrent cursors. Call between ca_add_file and ca_build_order. */
+void ca_note_tensor(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len, int group, const uint64_t *group_bytes,
+                    size_t n_groups);
 
 /* After every ca_add_file: build the cyclic order of model chunks (by layer group in
  * execution order, then file, then offset) for n_groups groups with their byte sizes

@@ -158,6 +158,87 @@ START_TEST(victims_cyclic_and_pins)
 }
 END_TEST
 
+/* 8 groups of 4 MiB, one 4 MiB tensor each, plus a 128-byte tensor of a 9th group (a
+ * rope table every layer reads) inside chunk 1 of group 0. */
+static ca_file_t *setup_tensors(ca_t *c, uint64_t budget, fake_t *fk)
+{
+    sx_init(&sx);
+    ck_assert_int_eq(ca_init(c, budget, &sx), 0);
+    fk->per_group = 4;
+    ca_file_t *f = ca_add_file(c, 2, 32ull << 20, "model.gguf", fake_group, fk);
+    ck_assert_ptr_nonnull(f);
+    uint64_t gb[9];
+    for (int g = 0; g < 8; g++)
+        gb[g] = 4ull << 20;
+    gb[8] = 128;
+    for (int g = 0; g < 8; g++)
+        ca_note_tensor(c, f, (uint64_t)g << 22, 4ull << 20, g, gb, 9);
+    ca_note_tensor(c, f, (1ull << 20) + 4000, 128, 8, gb, 9);
+    ck_assert_int_eq(ca_build_order(c, 9, gb), 0);
+    return f;
+}
+
+START_TEST(two_cursors_in_one_tensor)
+{
+    ca_t c;
+    fake_t fk;
+    ca_file_t *f = setup_tensors(&c, 24ull << 20, &fk);
+    /* the trail is the largest tensor: 4 chunks */
+    ck_assert_uint_eq(c.trail, 4);
+    /* the load-time sweep (MAP_POPULATE / MADV_WILLNEED): the file in order */
+    for (uint64_t mib = 0; mib < 32; mib++)
+        ca_note_access(&c, f, mib << 20);
+    ck_assert_int_eq(atomic_load(&c.mode), CA_MODE_CYCLIC);
+    /* then tokens: two threads, A reads the first half of each tensor, B the second,
+     * interleaved (B one READ ahead); every tensor also reads the rope table in chunk 1 */
+    for (int pass = 0; pass < 3; pass++)
+        for (uint64_t g = 0; g < 8; g++)
+            for (uint64_t i = 0; i < 2; i++) {
+                uint64_t a = (g * 4 + i) << 20, b = (g * 4 + 2 + i) << 20;
+                ca_note_access(&c, f, b);
+                ck_assert_uint_eq(atomic_load(&c.pos), (uint32_t)(g * 4 + 2 + i));
+                ca_note_access(&c, f, a);
+                ca_note_access(&c, f, (1ull << 20) + 4000);
+                /* neither the trailing cursor nor the rope table moves the position */
+                ck_assert_uint_eq(atomic_load(&c.pos), (uint32_t)(g * 4 + 2 + i));
+                ck_assert_int_eq(atomic_load(&c.mode), CA_MODE_CYCLIC);
+                /* what the trailing cursor still reads is in use (distance 0) */
+                ck_assert_uint_eq(ca_distance(&c, (uint32_t)(g * 4 + i)), 0);
+            }
+    ck_assert_int_eq(atomic_load(&c.mode), CA_MODE_CYCLIC);
+    /* one cycle per wrap (sweep -> token 1 -> 2 -> 3), not one per backward step */
+    ck_assert_uint_eq(sx_get(&sx.cycles), 3);
+    ca_free(&c);
+}
+END_TEST
+
+START_TEST(shared_small_chunk_kept_last)
+{
+    ca_t c;
+    fake_t fk;
+    ca_file_t *f = setup_tensors(&c, 24ull << 20, &fk);
+    /* chunk 1 holds bytes of the 128-byte group: kept like a small group, last tier */
+    ck_assert_int_eq(f->chunks[1].xgroup, 8);
+    ck_assert_int_eq(f->chunks[1].small, 1);
+    ck_assert_int_eq(f->chunks[1].keep, 0);
+    ck_assert_int_eq(f->chunks[0].small, 0);
+    ck_assert_int_eq(f->chunks[2].xgroup, -1);
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t mib = 0; mib < 32; mib++) {
+            ca_note_access(&c, f, mib << 20);
+            ca_served(&c, f, mib << 20, 1 << 20);
+        }
+    ca_victim_t v[64];
+    size_t n = ca_policy_victims(&c, v, 64);
+    ck_assert_uint_eq(n, 32);
+    ck_assert_uint_eq(v[n - 1].chunk, 1);
+    ck_assert_uint_eq(v[n - 1].tier, 3);
+    for (size_t i = 0; i + 1 < n; i++)
+        ck_assert_uint_lt(v[i].tier, 3);
+    ca_free(&c);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -166,6 +247,8 @@ Suite *cache_suite(void)
     tcase_add_test(t, reader_tracking_and_cycles);
     tcase_add_test(t, plan_spreads_resident_set);
     tcase_add_test(t, victims_cyclic_and_pins);
+    tcase_add_test(t, two_cursors_in_one_tensor);
+    tcase_add_test(t, shared_small_chunk_kept_last);
     suite_add_tcase(s, t);
     return s;
 }
