@@ -19,19 +19,50 @@ static int fake_group(void *ctx, uint64_t off)
 
 static sx_stats_t sx;
 
-/* 8 groups of 4 MiB: a 32 MiB "model" in one file. */
-static ca_file_t *setup(ca_t *c, uint64_t budget, fake_t *fk)
+/* 8 groups of 4 MiB: a 32 MiB "model" in one file. With `tensors`, one 4 MiB tensor per
+ * group plus a 128-byte tensor of a 9th group (a rope table every layer reads) inside
+ * chunk 1 of group 0. */
+static ca_file_t *setup_model(ca_t *c, uint64_t budget, fake_t *fk, int tensors)
 {
     sx_init(&sx);
     ck_assert_int_eq(ca_init(c, budget, &sx), 0);
     fk->per_group = 4;
     ca_file_t *f = ca_add_file(c, 2, 32ull << 20, "model.safetensors", fake_group, fk);
     ck_assert_ptr_nonnull(f);
-    uint64_t gb[8];
+    uint64_t gb[9];
     for (int g = 0; g < 8; g++)
         gb[g] = 4ull << 20;
-    ck_assert_int_eq(ca_build_order(c, 8, gb), 0);
+    gb[8] = 128;
+    if (tensors) {
+        for (int g = 0; g < 8; g++)
+            ca_note_tensor(c, f, (uint64_t)g << 22, 4ull << 20, g, gb, 9);
+        ca_note_tensor(c, f, (1ull << 20) + 4000, 128, 8, gb, 9);
+    }
+    ck_assert_int_eq(ca_build_order(c, tensors ? 9 : 8, gb), 0);
     return f;
+}
+
+static ca_file_t *setup(ca_t *c, uint64_t budget, fake_t *fk)
+{
+    return setup_model(c, budget, fk, 0);
+}
+
+static ca_file_t *setup_tensors(ca_t *c, uint64_t budget, fake_t *fk)
+{
+    return setup_model(c, budget, fk, 1);
+}
+
+/* Two in-order passes that read and serve every chunk; the eviction candidates (all 32). */
+static size_t two_passes_victims(ca_t *c, ca_file_t *f, ca_victim_t v[64])
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t mib = 0; mib < 32; mib++) {
+            ca_note_access(c, f, mib << 20);
+            ca_served(c, f, mib << 20, 1 << 20);
+        }
+    size_t n = ca_policy_victims(c, v, 64);
+    ck_assert_uint_eq(n, 32);
+    return n;
 }
 
 START_TEST(accounting_pages_and_clear)
@@ -125,15 +156,9 @@ START_TEST(victims_cyclic_and_pins)
     ca_t c;
     fake_t fk;
     ca_file_t *f = setup(&c, 24ull << 20, &fk);
-    for (int pass = 0; pass < 2; pass++)
-        for (uint64_t mib = 0; mib < 32; mib++) {
-            ca_note_access(&c, f, mib << 20);
-            ca_served(&c, f, mib << 20, 1 << 20);
-        }
-    /* reader at the end of the ring (chunk 31) */
     ca_victim_t v[64];
-    size_t n = ca_policy_victims(&c, v, 64);
-    ck_assert_uint_eq(n, 32);
+    size_t n = two_passes_victims(&c, f, v);
+    /* reader at the end of the ring (chunk 31) */
     /* streamed chunks first (tier 1), farthest ahead first; then the resident set */
     for (size_t i = 1; i < n; i++) {
         ck_assert_uint_le(v[i - 1].tier, v[i].tier);
@@ -157,26 +182,6 @@ START_TEST(victims_cyclic_and_pins)
     ca_free(&c);
 }
 END_TEST
-
-/* 8 groups of 4 MiB, one 4 MiB tensor each, plus a 128-byte tensor of a 9th group (a
- * rope table every layer reads) inside chunk 1 of group 0. */
-static ca_file_t *setup_tensors(ca_t *c, uint64_t budget, fake_t *fk)
-{
-    sx_init(&sx);
-    ck_assert_int_eq(ca_init(c, budget, &sx), 0);
-    fk->per_group = 4;
-    ca_file_t *f = ca_add_file(c, 2, 32ull << 20, "model.gguf", fake_group, fk);
-    ck_assert_ptr_nonnull(f);
-    uint64_t gb[9];
-    for (int g = 0; g < 8; g++)
-        gb[g] = 4ull << 20;
-    gb[8] = 128;
-    for (int g = 0; g < 8; g++)
-        ca_note_tensor(c, f, (uint64_t)g << 22, 4ull << 20, g, gb, 9);
-    ca_note_tensor(c, f, (1ull << 20) + 4000, 128, 8, gb, 9);
-    ck_assert_int_eq(ca_build_order(c, 9, gb), 0);
-    return f;
-}
 
 START_TEST(two_cursors_in_one_tensor)
 {
@@ -223,14 +228,8 @@ START_TEST(shared_small_chunk_kept_last)
     ck_assert_int_eq(f->chunks[1].keep, 0);
     ck_assert_int_eq(f->chunks[0].small, 0);
     ck_assert_int_eq(f->chunks[2].xgroup, -1);
-    for (int pass = 0; pass < 2; pass++)
-        for (uint64_t mib = 0; mib < 32; mib++) {
-            ca_note_access(&c, f, mib << 20);
-            ca_served(&c, f, mib << 20, 1 << 20);
-        }
     ca_victim_t v[64];
-    size_t n = ca_policy_victims(&c, v, 64);
-    ck_assert_uint_eq(n, 32);
+    size_t n = two_passes_victims(&c, f, v);
     ck_assert_uint_eq(v[n - 1].chunk, 1);
     ck_assert_uint_eq(v[n - 1].tier, 3);
     for (size_t i = 0; i + 1 < n; i++)
