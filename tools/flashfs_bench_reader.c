@@ -4,6 +4,7 @@
  *
  *   flashfs-bench-reader MODEL_DIR [--mode pread|mmap] [--cycles N] [--warmup W]
  *       [--compute-ms MS] [--compute busy|sleep] [--block SIZE] [--pid PID] [--stats FILE]
+ *       [--threads-per-tensor T] [--sweep]
  *   flashfs-bench-reader MODEL_DIR --plan      (groups, layers, bytes per cycle; no reading)
  *
  * The tensor files (*.safetensors, *.gguf) of MODEL_DIR are mapped with the project's
@@ -13,6 +14,11 @@
  * buffer; mmap mode maps the files (MAP_SHARED) and touches one byte of every page. After
  * each layer group the reader "computes" for MS milliseconds (busy loop or sleep), the
  * time a real engine would spend on the layer's math.
+ *
+ * Like llama.cpp (docs/design.md, "How llama.cpp reads"): --threads-per-tensor T (mmap mode)
+ * splits every tensor into T row ranges faulted by T threads at once; --sweep first touches
+ * the whole mapping in file order after MADV_WILLNEED (the load-time sweep of a mmap
+ * loader), before the warm-up cycles.
  *
  * Measured over the cycles after W warm-up cycles:
  *   wall_s        elapsed time;   cycles_per_s = cycles / wall_s
@@ -33,6 +39,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +129,8 @@ static int load_layout(plan_t *p, char *err, size_t errlen)
 }
 
 /* Extents of every group in execution order; adjacent tensors of a file are merged. */
-static int build_plan(plan_t *p, char *err, size_t errlen)
+/* Extents per group; merge adjacent tensors unless per_tensor (one extent per tensor). */
+static int build_plan(plan_t *p, int per_tensor, char *err, size_t errlen)
 {
     size_t total = 0;
     for (size_t f = 0; f < p->ly.n_files; f++)
@@ -142,7 +150,7 @@ static int build_plan(plan_t *p, char *err, size_t errlen)
                 if (x->group != (int)g || x->length == 0)
                     continue;
                 extent_t *last = p->n_ext > s->first ? &p->ext[p->n_ext - 1] : NULL;
-                if (last && last->file == (int)f && last->off + last->len == x->offset)
+                if (!per_tensor && last && last->file == (int)f && last->off + last->len == x->offset)
                     last->len += x->length;
                 else
                     p->ext[p->n_ext++] = (extent_t){ (int)f, x->offset, x->length };
@@ -239,6 +247,7 @@ static int64_t stats_backing(const char *path)
 typedef struct {
     int mmap_mode;
     int busy;
+    int tpt;                    /* threads per tensor (mmap mode) */
     uint64_t compute_ns;
     size_t block;
     uint8_t *buf;
@@ -261,16 +270,54 @@ static void compute(const run_t *r)
     }
 }
 
+/* One byte of every page of [off, end) of a mapping. */
+static uint64_t touch(const volatile uint8_t *m, uint64_t o, uint64_t end)
+{
+    uint64_t s = 0;
+    while (o < end) {
+        s += m[o];
+        o = (o & ~(uint64_t)4095) + 4096;
+    }
+    return s;
+}
+
+typedef struct {
+    const volatile uint8_t *m;
+    uint64_t off, end, sum;
+} slice_t;
+
+static void *touch_slice(void *arg)
+{
+    slice_t *sl = arg;
+    sl->sum = touch(sl->m, sl->off, sl->end);
+    return NULL;
+}
+
+#define MAX_TPT 16
+
 static int read_extent(run_t *r, const plan_t *p, const extent_t *e)
 {
-    if (r->mmap_mode) {
-        const volatile uint8_t *m = p->maps[e->file];
-        uint64_t s = 0, o = e->off, end = e->off + e->len;
-        while (o < end) {                   /* one byte of every page */
-            s += m[o];
-            o = (o & ~(uint64_t)4095) + 4096;
+    if (r->mmap_mode && r->tpt > 1) {       /* T threads, one row range each */
+        slice_t sl[MAX_TPT];
+        pthread_t th[MAX_TPT];
+        int started = 0;
+        for (int i = 0; i < r->tpt; i++) {
+            sl[i] = (slice_t){ p->maps[e->file], e->off + e->len * (uint64_t)i / (uint64_t)r->tpt,
+                               e->off + e->len * (uint64_t)(i + 1) / (uint64_t)r->tpt, 0 };
+            if (pthread_create(&th[i], NULL, touch_slice, &sl[i]) != 0)
+                touch_slice(&sl[i]);
+            else
+                started |= 1 << i;
         }
-        r->sink += s;
+        for (int i = 0; i < r->tpt; i++) {
+            if (started & (1 << i))
+                pthread_join(th[i], NULL);
+            r->sink += sl[i].sum;
+        }
+        return 0;
+    }
+    if (r->mmap_mode) {
+        r->sink += touch(p->maps[e->file], e->off, e->off + e->len);
         return 0;
     }
     for (uint64_t o = 0; o < e->len; o += r->block) {
@@ -306,6 +353,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: flashfs-bench-reader MODEL_DIR [--mode pread|mmap] [--cycles N] [--warmup W]\n"
                "           [--compute-ms MS] [--compute busy|sleep] [--block SIZE] [--pid PID] [--stats FILE]\n"
+               "           [--threads-per-tensor T] [--sweep]\n"
                "       flashfs-bench-reader MODEL_DIR --plan   (print the layout summary only)\n"
                "Reads the model's tensors layer group by layer group, N times after W warm-up\n"
                "cycles, pausing MS ms after each layer; prints one line of key=value results.\n");
@@ -322,10 +370,11 @@ int main(int argc, char **argv)
         { "mode", 1, 0, 'm' }, { "cycles", 1, 0, 'c' }, { "warmup", 1, 0, 'w' },
         { "compute-ms", 1, 0, 'p' }, { "compute", 1, 0, 'k' }, { "block", 1, 0, 'b' },
         { "pid", 1, 0, 'P' }, { "stats", 1, 0, 's' }, { "plan", 0, 0, 'L' }, { "help", 0, 0, 'h' },
+        { "threads-per-tensor", 1, 0, 'T' }, { "sweep", 0, 0, 'S' },
         { 0, 0, 0, 0 }
     };
     run_t r = { .block = 4u << 20 };
-    int cycles = 3, warmup = 1, plan_only = 0;
+    int cycles = 3, warmup = 1, plan_only = 0, sweep = 0;
     long pid = 0;
     const char *stats = NULL;
     double ms = 0;
@@ -367,6 +416,14 @@ int main(int argc, char **argv)
         case 'P': pid = atol(optarg); break;
         case 's': stats = optarg; break;
         case 'L': plan_only = 1; break;
+        case 'S': sweep = 1; break;
+        case 'T':
+            r.tpt = atoi(optarg);
+            if (r.tpt < 1 || r.tpt > MAX_TPT) {
+                fprintf(stderr, "flashfs-bench-reader: --threads-per-tensor 1..%d\n", MAX_TPT);
+                return 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -382,7 +439,7 @@ int main(int argc, char **argv)
     char err[512] = "";
     int rc = load_layout(&p, err, sizeof err);
     if (rc == 0)
-        rc = build_plan(&p, err, sizeof err);
+        rc = build_plan(&p, r.tpt > 1, err, sizeof err);
     if (rc == 0 && plan_only) {
         printf("groups=%zu layers=%d bytes_per_cycle=%" PRIu64 " extents=%zu\n", p.n_steps,
                p.ly.n_layers, p.bytes_per_cycle, p.n_ext);
@@ -393,6 +450,12 @@ int main(int argc, char **argv)
         rc = map_files(&p, err, sizeof err);
     if (rc == 0 && !r.mmap_mode && !(r.buf = malloc(r.block)))
         rc = fu_err(err, sizeof err, -ENOMEM, "out of memory");
+    if (rc == 0 && sweep && r.mmap_mode)
+        for (size_t f = 0; f < p.ly.n_files; f++)
+            if (p.maps[f]) {
+                madvise(p.maps[f], p.ly.files[f].size, MADV_WILLNEED);
+                r.sink += touch(p.maps[f], 0, p.ly.files[f].size);
+            }
     uint64_t stall = 0;
     for (int i = 0; rc == 0 && i < warmup; i++)
         rc = cycle(&r, &p, &stall);
