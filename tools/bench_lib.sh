@@ -269,3 +269,29 @@ bl_umount() {
         BL_MOUNT_PID=""
     fi
 }
+
+# ---- llama.cpp, the real reader and the speed anchor --------------------------------------
+# bl_llama_bin: sets BL_LLAMA to the directory holding llama.cpp's llama-bench (LLAMA_CPP_DIR,
+# else ../shared/tools/llama.cpp/bin, else $BL_BUILD/llama.cpp/bin unpacked once from
+# ../shared/tools/llama.cpp/llama.cpp-bin.tar.xz); false + BL_LLAMA_WHY when there is none.
+BL_LLAMA=""
+BL_LLAMA_WHY=""
+bl_llama_bin() {
+    BL_LLAMA=""
+    _bl_tar=../shared/tools/llama.cpp/llama.cpp-bin.tar.xz
+    for _bl_d in "${LLAMA_CPP_DIR:-}" ../shared/tools/llama.cpp/bin "$BL_BUILD/llama.cpp/bin"; do
+        [ -n "$_bl_d" ] && [ -x "$_bl_d/llama-bench" ] && { BL_LLAMA=$_bl_d; return 0; }
+    done
+    if [ -z "${LLAMA_CPP_DIR:-}" ] && [ -f "$_bl_tar" ]; then
+        mkdir -p "$BL_BUILD/llama.cpp" && tar xJf "$_bl_tar" -C "$BL_BUILD/llama.cpp" 2>/dev/null &&
+            [ -x "$BL_BUILD/llama.cpp/bin/llama-bench" ] && { BL_LLAMA=$BL_BUILD/llama.cpp/bin; return 0; }
+    fi
+    BL_LLAMA_WHY="no llama.cpp (set LLAMA_CPP_DIR to the directory of llama-bench; ${LLAMA_CPP_DIR:+$LLAMA_CPP_DIR has none, }../shared/tools/llama.cpp has neither bin/ nor the tarball)"
+    return 1
+}
+
+# bl_llama_tg CSVFILE: the tg tok/s (avg_ts) of the last row of llama-bench -o csv output
+bl_llama_tg() {
+    awk -F, '{ gsub(/"/, "") } NR == 1 { for (i = 1; i <= NF; i++) if ($i == "avg_ts") c = i; next }
+        c && $c != "" { v = $c } END { print (v == "" ? "n/a" : v) }' "$1"
+}
