@@ -9,8 +9,10 @@
 # threads, greedy, EOS ignored, RESIDENT (every layer in memory) and STREAMING (--ram of
 # half the model's weights: what fits stays, the rest is re-read every token; when half
 # is below the streaming minimum, every layer streams). Prefill and decode tok/s and peak
-# RSS are medians of several runs, side by side with llama.cpp's figures on this machine
-# kind (2 threads, from the fixtures' README). Run from the repo root after `make`.
+# RSS are medians of several runs, side by side with llama.cpp's llama-bench (2 threads) run
+# in the same scenario on the same shapes: tests/fixtures/gguf/demo-bf16.gguf (the demo
+# converted by llama.cpp) and the 1B preset written with --format gguf (tools/bench_lib.sh
+# bl_llama_bin finds llama.cpp; without it the ratios say n/a). Run from the repo root after `make`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tools/bench_lib.sh
@@ -26,8 +28,19 @@ RUNS=5
 TMP=$(mktemp -d /tmp/flashgen-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-# llama.cpp, 2 threads, this machine kind (tests/fixtures README): decode / prefill tok/s.
-LC_DEMO_DEC=1060 LC_DEMO_PRE=3700 LC_1B_DEC=5.9 LC_1B_PRE=50
+# lc_speed GGUF NPROMPT NGEN: sets LC_PRE LC_DEC to llama-bench's prefill / decode tok/s on
+# GGUF (2 threads, RUNS repetitions, their mean as llama-bench reports it), n/a without llama.cpp
+LC_WHY=""
+bl_llama_bin || LC_WHY=$BL_LLAMA_WHY
+lc_speed() {
+    LC_PRE=n/a LC_DEC=n/a
+    [ -z "$LC_WHY" ] && [ -f "$1" ] || return 0
+    echo "bench_engine: llama-bench on $1" >&2
+    "$BL_LLAMA/llama-bench" -m "$1" -p "$2" -n "$3" -r "$RUNS" -t 2 -o csv > "$TMP/lc.csv" 2> "$TMP/lc.err" ||
+        { tail -n 3 "$TMP/lc.err" >&2; return 0; }
+    set -- $(bl_llama_pp_tg "$TMP/lc.csv")
+    LC_PRE=$1 LC_DEC=$2
+}
 
 # A prompt of about N tokens of Bible prose.
 prompt() {
@@ -87,14 +100,19 @@ echo
 echo "flashgen with 2 threads, greedy, EOS ignored; medians of $RUNS runs; load $(bl_load) at the start."
 echo "Resident: every layer in memory. Streaming: \`--ram\` = half the weights (the layers that fit stay,"
 echo "the others are pread again for every token through the double buffer). Ratios compare with"
-echo "llama.cpp (2 threads) on this machine kind: demo $LC_DEMO_PRE / $LC_DEMO_DEC tok/s, 1B $LC_1B_PRE / $LC_1B_DEC tok/s"
-echo "(prefill / decode). Kernels: $("$FG" -m tests/fixtures/demo -p x -n 1 --greedy --stats 2>&1 | sed -n 's/.*, \([a-z0-9]*\) kernels.*/\1/p')."
+echo "llama.cpp's llama-bench (2 threads, same prompt and generation lengths, model resident in the page"
+echo "cache) run just before on the same shape as GGUF${LC_WHY:+ — not run: $LC_WHY}."
+echo "Kernels: $("$FG" -m tests/fixtures/demo -p x -n 1 --greedy --stats 2>&1 | sed -n 's/.*, \([a-z0-9]*\) kernels.*/\1/p')."
 echo
 bl_header "model" "mode" "prefill tok/s" "decode tok/s" "peak RSS" "prefill vs llama.cpp" "decode vs llama.cpp" "CPU share"
+LC_ROWS=""
 
 # ---- demo ---------------------------------------------------------------------------------
 DEMO=tests/fixtures/demo
 half=$(( $(weights $DEMO) / 2 ))
+lc_speed tests/fixtures/gguf/demo-bf16.gguf 128 128
+LC_DEMO_PRE=$LC_PRE LC_DEMO_DEC=$LC_DEC
+LC_ROWS="demo-bf16.gguf $LC_PRE / $LC_DEC"
 bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC resident --resident
 if "$FG" -m $DEMO -p "$(prompt 128)" -n 128 --greedy --ignore-eos --stream --ram "$half" > /dev/null 2>&1; then
     bench $DEMO "demo (bf16, 13 MB)" 128 128 $LC_DEMO_PRE $LC_DEMO_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
@@ -115,12 +133,21 @@ if [ -f "$ONEB/config.json" ]; then
     NP=128 NG=32
     [ $QUICK = 1 ] && { NP=64; NG=12; }
     half=$(( $(weights "$ONEB") / 2 ))
+    ONEG=$MODELS/llama-3.2-1b.gguf
+    if [ -z "$LC_WHY" ] && [ ! -f "$ONEG" ] && [ -x "$MK" ]; then
+        "$MK" "$ONEG" --preset llama-3.2-1b --format gguf --quiet >&2 || rm -f "$ONEG"
+    fi
+    lc_speed "$ONEG" $NP $NG
+    LC_1B_PRE=$LC_PRE LC_1B_DEC=$LC_DEC
+    LC_ROWS="$LC_ROWS; 1B GGUF $LC_PRE / $LC_DEC"
     cat "$ONEB"/*.safetensors > /dev/null     # same page-cache state for every run
     bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC resident --resident
     bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
 else
     bl_row "1B Llama" "skipped: $MK missing or failed" "" "" "" "" ""
 fi
+echo
+echo "llama.cpp prefill / decode tok/s measured in this run: $LC_ROWS."
 echo
 echo "Load at the end: $(bl_load). CPU share: CPU time flashgen got / (2 CPUs x wall time), including"
 echo "loading; well below 100% means a busy machine took the CPUs and every figure dropped with it."

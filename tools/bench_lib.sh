@@ -295,3 +295,12 @@ bl_llama_tg() {
     awk -F, '{ gsub(/"/, "") } NR == 1 { for (i = 1; i <= NF; i++) if ($i == "avg_ts") c = i; next }
         c && $c != "" { v = $c } END { print (v == "" ? "n/a" : v) }' "$1"
 }
+
+# bl_llama_pp_tg CSVFILE: "PP TG" — prefill and decode tok/s (avg_ts of the row with n_gen 0,
+# and of the row with n_prompt 0) of llama-bench -p N -n M -o csv output ("n/a" when absent)
+bl_llama_pp_tg() {
+    awk -F, '{ gsub(/"/, "") } NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "avg_ts") c = i
+            if ($i == "n_prompt") p = i; if ($i == "n_gen") g = i }; next }
+        c && $g == "0" { pp = $c } c && $p == "0" { tg = $c }
+        END { print (pp == "" ? "n/a" : pp), (tg == "" ? "n/a" : tg) }' "$1"
+}
