@@ -14,6 +14,7 @@
  * byte-identical to tests/fixtures/demo; the links that escape the repository are hidden.
  * A repository without refs/main, or whose refs/main names no snapshot, is refused. */
 #include <check.h>
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -272,6 +273,45 @@ START_TEST(hf_repository_errors)
 }
 END_TEST
 
+/* stdout of flashgen -m model --greedy -n 4 (status 0 asserted). */
+static char *flashgen_out(const char *model)
+{
+    char prog[PATH_MAX];
+    it_build_path("flashgen", prog, sizeof prog);
+    const char *argv[] = { prog, "-m", model, "-p", "Once upon a time", "-n", "4", "--greedy", "--ignore-eos",
+                           "-t", "1", NULL };
+    it_run_t r;
+    ck_assert_int_eq(it_run(argv, 120000, &r), 0);
+    ck_assert_msg(r.status == 0, "flashgen -m %s: status %d: %s", model, r.status, r.err);
+    char *out = strdup(r.out);
+    it_run_free(&r);
+    return out;
+}
+
+/* flashgen takes the same folder forms as the mount: the repository and ORG/NAME. */
+START_TEST(flashgen_reads_hf_cache)
+{
+    hf_t h;
+    make_hf_cache(&h);
+    char *want = flashgen_out("tests/fixtures/demo");
+    ck_assert_uint_gt(strlen(want), 1);
+    char *got = flashgen_out(h.snap);
+    ck_assert_str_eq(got, want);
+    free(got);
+    got = flashgen_out(h.repo);
+    ck_assert_str_eq(got, want);
+    free(got);
+    ck_assert_int_eq(setenv("HF_HOME", h.top, 1), 0);
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    got = flashgen_out("test/demo");
+    ck_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    it_rm_rf(h.top);
+}
+END_TEST
+
 Suite *it_mount_hfcache_suite(void)
 {
     Suite *s = suite_create("it_mount_hfcache");
@@ -281,6 +321,7 @@ Suite *it_mount_hfcache_suite(void)
     tcase_add_test(tc, hf_mount_repository_dir);
     tcase_add_test(tc, hf_mount_repo_id_with_hf_home);
     tcase_add_test(tc, hf_repository_errors);
+    tcase_add_test(tc, flashgen_reads_hf_cache);
     suite_add_tcase(s, tc);
     return s;
 }
