@@ -35,7 +35,8 @@ static void make_repo(char *top, size_t n, char *repo, size_t rn)
     ck_assert_int_eq(mkdir(p, 0755), 0);
     snprintf(repo, rn, "%s/hub/models--org--name", top);
     ck_assert_int_eq(mkdir(repo, 0755), 0);
-    const char *dirs[] = { "blobs", "refs", "snapshots", "snapshots/" REV };
+    static const char snapdir[] = "snapshots/" REV;
+    const char *dirs[] = { "blobs", "refs", "snapshots", snapdir };
     for (size_t i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", repo, dirs[i]);
         ck_assert_int_eq(mkdir(p, 0755), 0);
