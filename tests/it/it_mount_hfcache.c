@@ -308,6 +308,19 @@ START_TEST(flashgen_reads_hf_cache)
     ck_assert_str_eq(got, want);
     free(got);
     free(want);
+    /* flashgen tokenize too */
+    char prog[PATH_MAX];
+    it_build_path("flashgen", prog, sizeof prog);
+    const char *a1[] = { prog, "tokenize", "-m", "tests/fixtures/demo", "In the beginning", NULL };
+    const char *a2[] = { prog, "tokenize", "-m", "test/demo", "In the beginning", NULL };
+    it_run_t r1, r2;
+    ck_assert_int_eq(it_run(a1, 60000, &r1), 0);
+    ck_assert_int_eq(it_run(a2, 60000, &r2), 0);
+    ck_assert_msg(r1.status == 0 && r2.status == 0, "tokenize: %s / %s", r1.err, r2.err);
+    ck_assert_uint_gt(strlen(r1.out), 1);
+    ck_assert_str_eq(r2.out, r1.out);
+    it_run_free(&r1);
+    it_run_free(&r2);
     it_rm_rf(h.top);
 }
 END_TEST
