@@ -5,7 +5,7 @@
 #   make check      deps + build + every test (unit, integration with real mounts, sanitizers)
 #   make demo       deps + build + mount the bundled demo model under a RAM budget and use it
 #   make bench      every benchmark, side by side, writes docs/benchmarks.md (QUICK=1 for a short run)
-#   make install    PREFIX=/usr/local (DESTDIR supported)
+#   make install    PREFIX=/usr/local (DESTDIR, MOUNT_HELPER_DIR=/sbin supported; see the install rule)
 #
 # Source layout (see docs/hacking.md):
 #   fs/*.c       -> build/libffcore.a    (mount, cache, parsers, layout, packed-file reader)
@@ -164,10 +164,30 @@ bench:
 	$(MAKE) all
 	sh tools/bench.sh $(if $(QUICK),--quick,)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(PREFIX)/bin/; done
-	for m in docs/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+# make install [PREFIX=/usr/local] [DESTDIR=] [MOUNT_HELPER_DIR=/sbin]: the programs only (no
+# test binaries); the demo tokenizer that flashfs-mkmodel uses by default (found at
+# BINDIR/../share/flashfs/demo); man pages pointing at DOCDIR; and the mount(8) helper
+# mount.fuse.flashfs in MOUNT_HELPER_DIR (mount(8) looks for helpers in /sbin only), which
+# runs mount.fuse3 with BINDIR first in PATH so `mount -t fuse.flashfs` and fstab find flashfs.
+BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share/flashfs
+DOCDIR   ?= $(PREFIX)/share/doc/flashfs
+MANDIR   ?= $(PREFIX)/share/man/man1
+MOUNT_HELPER_DIR ?= /sbin
+DEMO_TOKENIZER = tests/fixtures/demo/tokenizer.json tests/fixtures/demo/tokenizer_config.json \
+                 tests/fixtures/demo/generation_config.json
+install: $(PROGS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DATADIR)/demo $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(MOUNT_HELPER_DIR)
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(DEMO_TOKENIZER) $(DESTDIR)$(DATADIR)/demo/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	for m in docs/*.1; do \
+	  sed 's|/usr/local/share/doc/flashfs|$(DOCDIR)|g' $$m > $(DESTDIR)$(MANDIR)/$$(basename $$m) && \
+	  chmod 644 $(DESTDIR)$(MANDIR)/$$(basename $$m) || exit 1; \
+	done
+	sed 's|@BINDIR@|$(BINDIR)|g' tools/mount.fuse.flashfs.in > $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.flashfs
+	chmod 755 $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.flashfs
 
 clean:
 	rm -rf build build-asan build-fuzz

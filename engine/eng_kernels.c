@@ -309,9 +309,9 @@ void ek_softmax(float *x, int n)
         x[i] *= inv;
 }
 
-void ek_silu_mul(float *g, const float *u, int n)
+void ek_silu_mul(float *g, const float *u, size_t n)
 {
-    for (int i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 

@@ -142,8 +142,9 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     m->NH = c->num_attention_heads;
     m->NKV = c->num_key_value_heads;
     m->HD = c->head_dim;
-    m->QD = m->NH * m->HD;
-    m->KVD = m->NKV * m->HD;
+    /* ew_open checked NH x HD and NKV x HD <= HC_MAX_DIM in 64 bits (hc_check_shapes) */
+    m->QD = (int)((int64_t)m->NH * m->HD);
+    m->KVD = (int)((int64_t)m->NKV * m->HD);
     m->B = m->o.max_batch < m->o.capacity ? m->o.max_batch : m->o.capacity;
     m->kv_dt = m->o.kv_f16 ? EK_F16 : EK_F32;
     uint64_t fixed = 0;
@@ -399,7 +400,7 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         const int ld[2] = { m->F, m->F };
         ek_matmul_n(m->pool, 2, mw, mb, m->xn, T, mo, ld);
     }
-    ek_silu_mul(m->g, m->u, T * m->F);
+    ek_silu_mul(m->g, m->u, (size_t)T * (size_t)m->F);
     ek_matmul(m->pool, &w[EW_DOWN], L->bias[EW_DOWN], m->g, T, m->x, m->H, 1);
 }
 

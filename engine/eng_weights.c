@@ -45,12 +45,13 @@ static int ew_check_config(const hc_config_t *c, const char *path, char *err, si
         { "vocab_size", c->vocab_size },
     };
     for (size_t i = 0; i < sizeof pos / sizeof *pos; i++)
-        if (pos[i].v <= 0 || pos[i].v > (1l << 24))
+        if (pos[i].v <= 0 || pos[i].v > HC_MAX_DIM)
             return fu_err(err, errlen, -EINVAL, "%s: field %s is missing or out of range (%ld)",
                           path, pos[i].name, pos[i].v);
-    if (c->num_hidden_layers > 4096)
-        return fu_err(err, errlen, -EINVAL, "%s: num_hidden_layers %d is out of range", path,
-                      c->num_hidden_layers);
+    /* the derived shapes (heads x head_dim) in 64 bits, against the same bound */
+    char why[256];
+    if (hc_check_shapes(c, why, sizeof why))
+        return fu_err(err, errlen, -EINVAL, "%s: %s", path, why + (strncmp(why, "config.json: ", 13) ? 0 : 13));
     if (c->head_dim % 2)
         return fu_err(err, errlen, -EINVAL, "%s: head_dim %d must be even for RoPE", path, c->head_dim);
     if (c->num_attention_heads % c->num_key_value_heads)
@@ -152,7 +153,9 @@ static int ew_find_layer(ew_model_t *m, int l, char *err, size_t errlen)
     const hc_config_t *c = &m->cfg;
     ew_layer_t *L = &m->layers[l];
     const int H = c->hidden_size, F = c->intermediate_size;
-    const int QD = c->num_attention_heads * c->head_dim, KV = c->num_key_value_heads * c->head_dim;
+    /* bounded by HC_MAX_DIM (ew_check_config) */
+    const int QD = (int)((int64_t)c->num_attention_heads * c->head_dim);
+    const int KV = (int)((int64_t)c->num_key_value_heads * c->head_dim);
     static const char *const nm[EW_NMAT] = { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                              "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
                                              "mlp.down_proj" };

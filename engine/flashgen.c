@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eng_folder.h"
 #include "eng_gen.h"
 #include "eng_model.h"
 #include "fu_util.h"
@@ -155,8 +156,25 @@ int main(int argc, char **argv)
         return FG_PROMPT;
     }
 
+    /* The folder: a Hugging Face cache repository or ORG/NAME means its snapshot; name what
+     * a folder holds when it is not one flashgen reads (GGUF, packed, empty). */
+    char err[1024] = "", path[4096], note[4096];
+    char *resolved = NULL;
+    if (ef_resolve(model, &resolved, note, sizeof note, err, sizeof err) < 0) {
+        fprintf(stderr, "flashgen: %s\n", err[0] ? err : "out of memory");
+        return FG_LOAD;
+    }
+    if (ef_probe(resolved, err, sizeof err)) {
+        fprintf(stderr, "flashgen: %s\n", err);
+        free(resolved);
+        return FG_LOAD;
+    }
+    char model_dir[3800];
+    snprintf(model_dir, sizeof model_dir, "%s", resolved);
+    free(resolved);
+    model = model_dir;
+
     /* Config (context length) and tokenizer first: the KV cache is sized from them. */
-    char err[1024] = "", path[4096];
     hc_config_t cfg;
     snprintf(path, sizeof path, "%s/config.json", model);
     int rc = hc_load(path, &cfg, err, sizeof err);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_folder.h"
 #include "tok_util.h"
 #include "tokenizer.h"
 
@@ -131,9 +132,15 @@ int tk_cli_main(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    char err[512] = "";
+    char err[512] = "", note[512];
+    char *dir = NULL;                   /* a Hugging Face cache repository or ORG/NAME: its snapshot */
+    if (ef_resolve(model, &dir, note, sizeof note, err, sizeof err) < 0) {
+        fprintf(stderr, "flashgen tokenize: %s\n", err[0] ? err : "out of memory");
+        return CLI_LOAD;
+    }
     tk_tokenizer_t *tk;
-    int rc = tk_load(model, &tk, err, sizeof err);
+    int rc = tk_load(dir, &tk, err, sizeof err);
+    free(dir);
     if (rc) {
         fprintf(stderr, "flashgen tokenize: %s\n", err[0] ? err : strerror(-rc));
         return CLI_LOAD;

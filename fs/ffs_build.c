@@ -32,6 +32,46 @@ static void raise_nofile(void)
     }
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Warn (stderr, before daemonizing) when the mount will show nothing useful: no file at
+ * all, everything hidden, or no model file (*.safetensors, *.gguf, a packed file). */
+static void warn_content(const ffs_t *fs, const char *model_dir)
+{
+    const ffs_tree_t *t = &fs->tree;
+    if (t->n_files == 0) {
+        if (t->n_hidden == 0) {
+            fu_log(FU_LOG_WARN, "%s is empty%s: the mount shows no files", model_dir,
+                   t->n_dirs ? " (only directories)" : "");
+            return;
+        }
+        fu_log(FU_LOG_WARN, "%s: the mount shows no files: all %zu entries are hidden (%zu symlinks that escape "
+               "the %s or dangle, %zu fifos/sockets/devices, %zu others)%s", model_dir, t->n_hidden,
+               t->n_hidden_link, t->model_rel[0] ? "Hugging Face cache repository" : "model directory",
+               t->n_hidden_special, t->n_hidden - t->n_hidden_link - t->n_hidden_special,
+               t->n_hidden_link && !t->model_rel[0]
+                   ? "; a Hugging Face cache snapshot is mounted in place (.../models--ORG--NAME/snapshots/REV, "
+                     "the models--ORG--NAME directory, or ORG/NAME), not from a copy or a link"
+                   : "");
+        return;
+    }
+    for (size_t i = 1; i <= t->n_nodes; i++) {
+        const ffs_node_t *n = ffs_tree_node(t, i);
+        if (n->kind != FFS_N_FILE)
+            continue;
+        if ((n->display && (ends_with(n->display, ".safetensors") || ends_with(n->display, ".gguf"))) ||
+            (n->src && !strcmp(n->src->ops->kind, "packed")))
+            return;
+    }
+    fu_log(FU_LOG_WARN, "%s has no model file (*.safetensors, *.gguf or a flashfs-pack file): its %zu files are "
+           "served without layer prefetch%s", model_dir, t->n_files,
+           t->n_hidden ? " (some entries are hidden, see above)" : "");
+}
+
 static int add_control_dir(ffs_t *fs)
 {
     long d = ffs_tree_add(&fs->tree, 1, FFS_CTL_DIR, FFS_N_CTL_DIR, 0555);
@@ -80,6 +120,13 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
             n->src = NULL;
             continue;
         }
+        if (n->src->dev != n->bdev || n->src->ino != n->bino) {
+            /* a component of relpath became a link after the scan: never serve its target */
+            fu_log(FU_LOG_WARN, "%s: replaced while mounting (reads will fail with EIO)", n->display);
+            src_close(n->src);
+            n->src = NULL;
+            continue;
+        }
         n->st.st_size = (off_t)n->src->size;
         n->st.st_blocks = (blkcnt_t)((n->src->size + 511) / 512);
         int idx = ly_add_file(&fs->ly, n->display, src_read_fn, n->src, n->src->size);
@@ -90,6 +137,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
             fu_log(FU_LOG_WARN, "%s: served as plain bytes: %s", n->display, fs->ly.files[idx].error);
         fs->n_backing_files++;
     }
+    warn_content(fs, o->model_dir);
     rc = ly_finish(&fs->ly);
     if (rc < 0)
         return fu_err(err, errlen, rc, "layout: %s", strerror(-rc));

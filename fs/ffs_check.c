@@ -3,6 +3,7 @@
 #include "ffs_check.h"
 #include "ffs_exit.h"
 #include "fu_util.h"
+#include "hf_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,8 +17,19 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-int ffs_check_model_dir(const char *path, char *err, size_t errlen)
+int ffs_check_model_dir(char **model_dir, char *err, size_t errlen)
 {
+    char *resolved = NULL, note[PATH_MAX + 256];
+    int rc = hfc_resolve(*model_dir, &resolved, note, sizeof note, err, errlen);
+    if (rc == -ENOMEM)
+        return fu_err(err, errlen, FFS_EXIT_INTERNAL, "out of memory");
+    if (rc < 0)
+        return FFS_EXIT_MODEL_DIR;
+    if (note[0])
+        fu_log(FU_LOG_INFO, "%s", note);
+    free(*model_dir);
+    *model_dir = resolved;
+    const char *path = resolved;
     struct stat st;
     if (stat(path, &st) < 0)
         return fu_err(err, errlen, FFS_EXIT_MODEL_DIR, "model directory '%s': %s", path, strerror(errno));

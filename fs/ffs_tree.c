@@ -3,21 +3,26 @@
  * Scan rules, applied to every directory entry in name order:
  *   regular file  -> a file node (one per backing (st_dev, st_ino), shared by every path)
  *   directory     -> a directory node, scanned recursively
- *   symlink       -> resolved with realpath(); when the target is inside MODEL_DIR it is
- *                    treated as the target file/directory, else (escaping or dangling)
- *                    the entry is hidden; a directory link to one of its own ancestors
- *                    (a cycle) is hidden too
+ *   symlink       -> resolved with realpath(); when the target is inside the containment
+ *                    root (MODEL_DIR, or the models--* repository of a snapshot) it is
+ *                    opened beneath rootfd without following links and treated as the
+ *                    target file/directory, else (escaping or dangling) the entry is
+ *                    hidden; a directory link to one of its own ancestors (a cycle) is
+ *                    hidden too
  *   anything else -> hidden (fifos, sockets, devices) */
 #include "ffs_tree.h"
 #include "fu_util.h"
+#include "hf_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_DEPTH 40
@@ -218,8 +223,57 @@ static int is_ancestor(const char *anc, const char *rel)
 
 static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth, int linked);
 
-/* Resolve a symlink at backing path rel. Returns 1 with *target (malloc'd, relative to the
- * root) and *st filled when the link stays inside the root, 0 when it escapes or dangles. */
+/* Without openat2 (kernels before 5.6): one component at a time with O_NOFOLLOW. */
+static int open_walk(int rootfd, const char *rel, int flags)
+{
+    char *copy = strdup(rel), *save = NULL;
+    if (!copy)
+        return -ENOMEM;
+    int fd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char *c = strtok_r(copy, "/", &save);
+    while (fd >= 0 && c) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (!strcmp(c, "..") || !strcmp(c, ".")) {
+            close(fd);
+            free(copy);
+            return -EXDEV;
+        }
+        int nfd = openat(fd, c, next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        fd = nfd;
+        if (fd < 0)
+            errno = e;
+        c = next;
+    }
+    int rc = fd >= 0 ? fd : -errno;
+    free(copy);
+    if (rc >= 0 && !rel[strspn(rel, "/")]) {    /* the root itself: reopen with flags */
+        rc = openat(fd, ".", flags | O_CLOEXEC);
+        rc = rc >= 0 ? rc : -errno;
+        close(fd);
+    }
+    return rc;
+}
+
+int ffs_tree_open_beneath(const ffs_tree_t *t, const char *relpath, int flags)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, t->rootfd, relpath[0] ? relpath : ".", &how, sizeof how);
+    if (fd >= 0)
+        return (int)fd;
+    if (errno == ENOSYS)
+        return open_walk(t->rootfd, relpath, flags);
+    return -errno;
+}
+
+/* Resolve a symlink at backing path rel. Returns 1 with *target (malloc'd, canonical and
+ * relative to the containment root) and *st (of the target, opened beneath rootfd without
+ * following links) when the link stays inside the root; 0 when it escapes or dangles, or
+ * when a component changed into a link after realpath() (a race: not followed). */
 static int resolve_link(scan_t *s, const char *rel, char **target, struct stat *st)
 {
     char *abs = join(s->t->root_real, rel);
@@ -238,7 +292,12 @@ static int resolve_link(scan_t *s, const char *rel, char **target, struct stat *
         tail = real[lr] ? real + lr + 1 : real + lr;
     else
         return 0;
-    if (stat(real, st) < 0)
+    int fd = ffs_tree_open_beneath(s->t, tail, O_PATH);
+    if (fd < 0)
+        return fd == -ENOMEM ? -ENOMEM : 0;
+    int ok = fstat(fd, st) == 0 && !S_ISLNK(st->st_mode);
+    close(fd);
+    if (!ok)
         return 0;
     *target = strdup(tail);
     return *target ? 1 : -ENOMEM;
@@ -274,8 +333,10 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
         if (rc < 0)
             goto out;
         if (rc == 0) {
-            fu_log(FU_LOG_INFO, "%s: symlink escapes the model directory or dangles (hidden)", cdisp);
+            fu_log(FU_LOG_INFO, "%s: symlink escapes the %s or dangles (hidden)", cdisp,
+                   t->model_rel[0] ? "Hugging Face cache repository" : "model directory");
             t->n_hidden++;
+            t->n_hidden_link++;
             goto out;
         }
         rc = 0;
@@ -296,6 +357,9 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
             f->st.st_ino = ino;
             f->st.st_nlink = 0;
             f->relpath = strdup(brel);
+            f->bdev = st.st_dev;
+            f->bino = st.st_ino;
+            t->n_files++;
             f->display = cdisp;
             f->display_score = display_score(cdisp, linked);
             cdisp = NULL;
@@ -327,6 +391,7 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
             goto out;
         }
         ffs_node_t *d = ffs_tree_node(t, (uint64_t)n);
+        t->n_dirs++;
         d->st = st;
         d->st.st_ino = (uint64_t)n;
         d->st.st_nlink = 2;
@@ -337,6 +402,7 @@ static int scan_entry(scan_t *s, uint64_t dir_ino, int dirfd, const char *rel, c
     } else {
         fu_log(FU_LOG_INFO, "%s: not a regular file or directory (hidden)", cdisp);
         t->n_hidden++;
+        t->n_hidden_special++;
     }
 out:
     free(crel);
@@ -348,9 +414,9 @@ out:
 static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth, int linked)
 {
     ffs_tree_t *t = s->t;
-    int fd = openat(t->rootfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = ffs_tree_open_beneath(t, rel, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return fu_err(s->err, s->errlen, -errno, "%s: %s", rel[0] ? rel : ".", strerror(errno));
+        return fu_err(s->err, s->errlen, fd, "%s: %s", rel[0] ? rel : ".", strerror(-fd));
     DIR *d = fdopendir(fd);
     if (!d) {
         int e = -errno;
@@ -402,24 +468,38 @@ int ffs_tree_scan(ffs_tree_t *t, const char *model_dir, char *err, size_t errlen
 {
     memset(t, 0, sizeof *t);
     t->rootfd = -1;
+    t->model_rel = "";
     char real[PATH_MAX];
     if (!realpath(model_dir, real))
         return fu_err(err, errlen, -errno, "%s: %s", model_dir, strerror(errno));
-    t->root_real = strdup(real);
-    if (!t->root_real)
+    size_t rl = hfc_snapshot_repo_len(real);
+    t->model_real = strdup(real);
+    t->root_real = rl ? strndup(real, rl) : strdup(real);
+    if (!t->model_real || !t->root_real)
         return -ENOMEM;
-    t->rootfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rl) {
+        t->model_rel = t->model_real + rl + 1;
+        fu_log(FU_LOG_INFO, "%s is a snapshot of the Hugging Face cache repository %s: links into the "
+               "repository are followed", real, t->root_real);
+    }
+    t->rootfd = open(t->root_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (t->rootfd < 0)
-        return fu_err(err, errlen, -errno, "%s: %s", model_dir, strerror(errno));
+        return fu_err(err, errlen, -errno, "%s: %s", t->root_real, strerror(errno));
     long root = new_node(t, FFS_N_DIR, 1);
     if (root < 0)
         return (int)root;
-    if (fstat(t->rootfd, &t->nodes[0].st) < 0)
-        return fu_err(err, errlen, -errno, "%s: %s", model_dir, strerror(errno));
+    int mfd = ffs_tree_open_beneath(t, t->model_rel, O_RDONLY | O_DIRECTORY);
+    if (mfd < 0)
+        return fu_err(err, errlen, mfd, "%s: %s", model_dir, strerror(-mfd));
+    int ok = fstat(mfd, &t->nodes[0].st) == 0;
+    int e = errno;
+    close(mfd);
+    if (!ok)
+        return fu_err(err, errlen, -e, "%s: %s", model_dir, strerror(e));
     t->nodes[0].st.st_ino = 1;
     t->nodes[0].st.st_nlink = 2;
     scan_t s = { t, { NULL, 0, 0 }, err, errlen };
-    int rc = scan_dir(&s, 1, "", "", 0, 0);
+    int rc = scan_dir(&s, 1, t->model_rel, "", 0, 0);
     free(s.ids.slots);
     if (rc < 0 && err && !err[0])
         fu_err(err, errlen, rc, "scanning %s: %s", model_dir, strerror(-rc));
@@ -441,8 +521,10 @@ void ffs_tree_free(ffs_tree_t *t)
     }
     free(t->nodes);
     free(t->root_real);
+    free(t->model_real);
     if (t->rootfd >= 0)
         close(t->rootfd);
     memset(t, 0, sizeof *t);
     t->rootfd = -1;
+    t->model_rel = "";
 }

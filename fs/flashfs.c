@@ -105,7 +105,7 @@ static int add_default_opts(ffs_opts_t *o, const char *fsname)
 static int serve(ffs_t *fs, ffs_opts_t *o)
 {
     char err[512] = "";
-    if (add_default_opts(o, fs->tree.root_real) < 0) {
+    if (add_default_opts(o, fs->tree.model_real) < 0) {
         fprintf(stderr, "flashfs: out of memory\n");
         return FFS_EXIT_INTERNAL;
     }
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
     }
     if (o.debug)
         fu_log_init("flashfs", FU_LOG_DEBUG);
-    if ((code = ffs_check_model_dir(o.model_dir, err, sizeof err)) ||
+    if ((code = ffs_check_model_dir(&o.model_dir, err, sizeof err)) ||
         (code = ffs_check_mountpoint(o.mountpoint, err, sizeof err)) ||
         (code = ffs_check_dev_fuse(err, sizeof err))) {
         fprintf(stderr, "flashfs: %s\n", err);

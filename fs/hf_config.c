@@ -236,6 +236,29 @@ static int parse_root(const cJSON *root, hc_config_t *c, char *err, size_t errle
         return fu_err(err, errlen, -EINVAL,
                       "config.json: num_attention_heads %d not a multiple of num_key_value_heads %d",
                       c->num_attention_heads, c->num_key_value_heads);
+    return hc_check_shapes(c, err, errlen);
+}
+
+int hc_check_shapes(const hc_config_t *c, char *err, size_t errlen)
+{
+    /* every dimension a tensor or an activation row gets, computed in 64 bits */
+    const struct { const char *name; int64_t v; } dims[] = {
+        { "hidden_size", c->hidden_size },
+        { "intermediate_size", c->intermediate_size },
+        { "vocab_size", c->vocab_size },
+        { "head_dim", c->head_dim },
+        { "num_attention_heads", c->num_attention_heads },
+        { "num_key_value_heads", c->num_key_value_heads },
+        { "num_attention_heads x head_dim", (int64_t)c->num_attention_heads * c->head_dim },
+        { "num_key_value_heads x head_dim", (int64_t)c->num_key_value_heads * c->head_dim },
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+        if (dims[i].v <= 0 || dims[i].v > HC_MAX_DIM)
+            return fu_err(err, errlen, -EINVAL, "config.json: %s = %lld is out of range (1 to %d)", dims[i].name,
+                          (long long)dims[i].v, HC_MAX_DIM);
+    if (c->num_hidden_layers <= 0 || c->num_hidden_layers > HC_MAX_LAYERS)
+        return fu_err(err, errlen, -EINVAL, "config.json: num_hidden_layers = %d is out of range (1 to %d)",
+                      c->num_hidden_layers, HC_MAX_LAYERS);
     return 0;
 }
 

@@ -64,7 +64,7 @@ void ek_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 void ek_softmax(float *x, int n);
 
 /* g[i] = silu(g[i]) * u[i], silu(v) = v / (1 + exp(-v)). */
-void ek_silu_mul(float *g, const float *u, int n);
+void ek_silu_mul(float *g, const float *u, size_t n);
 
 /* Rotary embedding, rotate-half layout, on n_heads heads of head_dim (even) values:
  * for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i). */

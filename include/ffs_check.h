@@ -5,8 +5,10 @@
 
 #include <stddef.h>
 
-/* MODEL_DIR exists, is a directory and can be read. */
-int ffs_check_model_dir(const char *path, char *err, size_t errlen);
+/* Resolve the MODEL_DIR argument *model_dir (a Hugging Face cache repository or ORG/NAME
+ * becomes its refs/main snapshot, see hf_cache.h; *model_dir is replaced by the path to
+ * mount) and check that it exists, is a directory and can be read. */
+int ffs_check_model_dir(char **model_dir, char *err, size_t errlen);
 
 /* MOUNTPOINT exists, is a directory, is not a stale mount (ENOTCONN), is not already a
  * mount, and is empty. */

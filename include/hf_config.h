@@ -12,6 +12,13 @@
 
 #define HC_MAX_EOS 16
 
+/* One bound for every shape derived from a config: each dimension (hidden_size,
+ * intermediate_size, vocab_size, head_dim, heads, and the products num_attention_heads x
+ * head_dim and num_key_value_heads x head_dim, computed in 64 bits) is at most 2^24, so a
+ * dimension always fits an int and a batch row count times a dimension fits 64 bits. */
+#define HC_MAX_DIM (1 << 24)
+#define HC_MAX_LAYERS 4096
+
 typedef struct {
     char model_type[32];        /* "llama", "mistral", "qwen2", ... */
     char dtype[16];             /* "bfloat16", "float16", "float32" or "" */
@@ -42,6 +49,10 @@ typedef struct {
 
 /* Parse config.json text. 0 or -EINVAL with err naming the missing or bad field. */
 int hc_parse(const char *json, size_t len, hc_config_t *out, char *err, size_t errlen);
+
+/* Check the shape bounds above on a filled config (hc_parse does it). 0 or -EINVAL with
+ * err naming the field or product, e.g. "num_attention_heads x head_dim = 4294967296". */
+int hc_check_shapes(const hc_config_t *c, char *err, size_t errlen);
 
 /* Read and parse a config.json file. */
 int hc_load(const char *path, hc_config_t *out, char *err, size_t errlen);

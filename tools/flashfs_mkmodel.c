@@ -33,7 +33,8 @@ static void usage(FILE *f)
 "  --shard-size SIZE    max tensor bytes per safetensors shard (default 5GB = 5e9)\n"
 "  --seed S             (default 0): the same seed gives the same bytes\n"
 "  --tokenizer DIR      tokenizer files to copy / convert (default: the bundled demo,\n"
-"                       tests/fixtures/demo); the vocabulary defaults to its size\n"
+"                       PREFIX/share/flashfs/demo once installed, tests/fixtures/demo in\n"
+"                       the source tree); the vocabulary defaults to its size\n"
 "  --threads N          generator threads (default: online CPUs, at most 4)\n"
 "  --force              overwrite an existing model   --quiet  no progress bar\n"
 "  --list-presets       print the presets and exit\n");
@@ -59,8 +60,9 @@ static int is_tok_dir(const char *d)
     return n > 0 && (size_t)n < sizeof p && access(p, R_OK) == 0;
 }
 
-/* The bundled demo tokenizer: next to the binary (build/../tests/fixtures/demo), or in
- * the current directory (the repository root). */
+/* The bundled demo tokenizer: next to the binary (build/../tests/fixtures/demo in the
+ * source tree, BINDIR/../share/flashfs/demo once installed by `make install`), or in the
+ * current directory (the repository root). */
 static int find_demo(char *out, size_t len)
 {
     char exe[PATH_MAX];
@@ -210,8 +212,9 @@ int main(int argc, char **argv)
     char demo[PATH_MAX];
     if (!tok) {
         if (find_demo(demo, sizeof demo) != 0) {
-            fprintf(stderr, "flashfs-mkmodel: the bundled demo tokenizer (tests/fixtures/demo) was "
-                            "not found next to the binary or in the current directory; "
+            fprintf(stderr, "flashfs-mkmodel: the bundled demo tokenizer was not found (looked in "
+                            "../share/flashfs/demo and ../tests/fixtures/demo next to the binary, "
+                            "and tests/fixtures/demo in the current directory); "
                             "pass --tokenizer DIR\n");
             return 1;
         }

@@ -124,6 +124,24 @@ START_TEST(config_missing_field)
 }
 END_TEST
 
+/* Regression (issue 13 item 6): heads x head_dim overflowing int used to pass the per-field
+ * 2^24 bounds, wrap to a small q_proj row count and crash in the attention (SIGSEGV). */
+START_TEST(config_heads_overflow)
+{
+    char *d = etu_copy_model(LLAMA);
+    patch_file(d, "config.json", "\"head_dim\": 16", "\"head_dim\": 1048576");
+    patch_file(d, "config.json", "\"num_attention_heads\": 4", "\"num_attention_heads\": 4096");
+    expect_open_error(d, 16, "config.json: num_attention_heads x head_dim = 4294967296 is out of range (1 to 16777216)",
+                      NULL);
+    etu_rm_model(d);
+    d = etu_copy_model(LLAMA);
+    patch_file(d, "config.json", "\"head_dim\": 16", "\"head_dim\": 8388608");
+    patch_file(d, "config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4");
+    expect_open_error(d, 16, "num_attention_heads x head_dim = 33554432 is out of range", NULL);
+    etu_rm_model(d);
+}
+END_TEST
+
 START_TEST(config_unknown_type)
 {
     char *d = etu_copy_model(LLAMA);
@@ -210,6 +228,7 @@ Suite *eng_errors_suite(void)
     tcase_add_test(tc, missing_tensor);
     tcase_add_test(tc, config_missing_field);
     tcase_add_test(tc, config_unknown_type);
+    tcase_add_test(tc, config_heads_overflow);
     tcase_add_test(tc, mistral_sliding);
     tcase_add_test(tc, bad_ids_and_context);
     tcase_add_test(tc, ram_too_small);

@@ -246,6 +246,34 @@ START_TEST(fixtures)
 }
 END_TEST
 
+/* Every derived shape is checked in 64 bits against HC_MAX_DIM (issue 13 item 6). */
+START_TEST(shape_bounds)
+{
+    hc_config_t c;
+    char err[256] = "";
+    /* 4096 x 2^20 = 2^32 wraps an int to 0 */
+#define HEADS(nh) "{\"model_type\":\"llama\",\"hidden_size\":64,\"intermediate_size\":160,\"num_hidden_layers\":3," \
+                  "\"vocab_size\":512,\"rms_norm_eps\":1e-5,\"num_attention_heads\":" nh
+    ck_assert_int_eq(parse(HEADS("4096") ",\"head_dim\":1048576}", &c, err, sizeof err), -EINVAL);
+    ck_assert_str_eq(err, "config.json: num_attention_heads x head_dim = 4294967296 is out of range (1 to 16777216)");
+    /* 2^24 heads x 2 = 2^25: over the bound without wrapping */
+    ck_assert_int_eq(parse(HEADS("16777216") ",\"head_dim\":2,\"num_key_value_heads\":4}", &c, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "config.json: num_attention_heads x head_dim = 33554432 is out of range (1 to 16777216)");
+    ck_assert_int_eq(parse("{\"model_type\":\"llama\",\"hidden_size\":64,\"intermediate_size\":16777217,"
+                           "\"num_hidden_layers\":3,\"num_attention_heads\":4,\"vocab_size\":512,\"rms_norm_eps\":1e-5}",
+                           &c, err, sizeof err), -EINVAL);
+    ck_assert_str_eq(err, "config.json: intermediate_size = 16777217 is out of range (1 to 16777216)");
+    ck_assert_int_eq(parse("{\"model_type\":\"llama\",\"hidden_size\":64,\"intermediate_size\":160,"
+                           "\"num_hidden_layers\":4097,\"num_attention_heads\":4,\"vocab_size\":512,\"rms_norm_eps\":1e-5}",
+                           &c, err, sizeof err), -EINVAL);
+    ck_assert_str_eq(err, "config.json: num_hidden_layers = 4097 is out of range (1 to 4096)");
+    /* at the bound: accepted */
+    ck_assert_int_eq(parse("{" BASE ",\"head_dim\":4194304,\"num_key_value_heads\":4}", &c, err, sizeof err), 0);
+    ck_assert_int_eq(c.num_attention_heads * c.head_dim, HC_MAX_DIM);
+}
+END_TEST
+
 Suite *hf_config_suite(void)
 {
     Suite *s = suite_create("hf_config");
@@ -258,6 +286,7 @@ Suite *hf_config_suite(void)
     tcase_add_test(tc, bad_json);
     tcase_add_test(tc, deep_json);
     tcase_add_test(tc, fixtures);
+    tcase_add_test(tc, shape_bounds);
     suite_add_tcase(s, tc);
     return s;
 }
