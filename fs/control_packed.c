@@ -75,7 +75,18 @@ char *ctl_layout_json(struct ffs *fs)
         bad = !cJSON_AddNumberToObject(e, "stored_size", (double)src->stored_size) ||
               !cJSON_AddBoolToObject(e, "packed", src_packed(src));
     }
-    char *s = bad ? NULL : cJSON_Print(root);
+    /* compact: the text stays proportional to the tensor count (bounded by LY_MAX_TENSORS) */
+    char *s = bad ? NULL : cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    return s;
+    if (!s)
+        return NULL;
+    size_t l = strlen(s);
+    char *out = realloc(s, l + 2);
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    out[l] = '\n';
+    out[l + 1] = '\0';
+    return out;
 }
