@@ -97,7 +97,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         n->st.st_blocks = (blkcnt_t)((n->src->size + 511) / 512);
         int idx = ly_add_file(&fs->ly, n->display, src_read_fn, n->src, n->src->size);
         if (idx < 0)
-            return fu_err(err, errlen, idx, "layout: %s", strerror(-idx));
+            return fu_err(err, errlen, idx, "layout: %s", idx == -E2BIG ? fs->ly.limit_error : strerror(-idx));
         n->ly_index = idx;
         if (fs->ly.files[idx].parse_error)
             fu_log(FU_LOG_WARN, "%s: served as plain bytes: %s", n->display, fs->ly.files[idx].error);
