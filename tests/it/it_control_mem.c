@@ -2,7 +2,8 @@
  * item 5): 8 processes each try to hold 5000 opens of `layout` and `stats` (commands in
  * between change the stats so that opens cannot all share one snapshot). At most
  * CTL_MAX_HANDLES (4096) opens succeed, the rest fail with ENFILE, and the daemon's VmRSS
- * grows by less than 64 MiB (before the fix: every open rendered its own copy, 639 MB). */
+ * grows by less than 64 MiB (before the fix: every open rendered its own copy, 639 MB).
+ * And a model passing the tensor limit over its files is refused at mount time. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "layout.h"
 #include "harness.h"
 
 #define DEMO "tests/fixtures/demo"
@@ -139,12 +141,43 @@ START_TEST(many_opens_bounded)
 }
 END_TEST
 
+/* A model whose files together announce more than LY_MAX_TENSORS tensors is refused at
+ * mount time with exit status 2 and one line naming the limit. */
+START_TEST(tensor_limit_refused_at_mount)
+{
+    char dir[1024], p[1200];
+    ck_assert_int_eq(it_tmpdir(dir, sizeof dir), 0);
+    unsigned char gg[64] = { 'G', 'G', 'U', 'F', 3, 0, 0, 0 };
+    uint64_t nt = LY_MAX_TENSORS + 1ull;
+    memcpy(gg + 8, &nt, 8);
+    snprintf(p, sizeof p, "%s/m.gguf", dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(gg, 1, sizeof gg, f), sizeof gg);
+    ck_assert_int_eq(fclose(f), 0);
+    it_mount_t m;
+    char err[2048];
+    ck_assert_msg(it_mount_prepare(&m, dir, err, sizeof err) == 0, "%s", err);
+    char bin[PATH_MAX];
+    it_build_path("flashfs", bin, sizeof bin);
+    const char *argv[] = { bin, "-f", "--ram", "8M", dir, m.mnt, NULL };
+    it_run_t r;
+    ck_assert_int_eq(it_run(argv, 20000, &r), 0);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.err, "flashfs: layout: m.gguf: the model has more than 262144 tensors (LY_MAX_TENSORS)\n");
+    it_run_free(&r);
+    it_mount_cleanup(&m);
+    it_rm_rf(dir);
+}
+END_TEST
+
 Suite *it_control_mem_suite(void)
 {
     Suite *s = suite_create("it_control_mem");
     TCase *tc = tcase_create("bound");
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_test(tc, many_opens_bounded);
+    tcase_add_test(tc, tensor_limit_refused_at_mount);
     suite_add_tcase(s, tc);
     return s;
 }
