@@ -52,8 +52,9 @@ struct ctl_fh {
 struct ctl_reg {
     pthread_mutex_t mu;         /* slots, snapshots, byte counts */
     pthread_mutex_t render_mu[CTL_N];
-    struct ctl_fh *slots;
-    size_t n_slots;             /* allocated (grows to CTL_MAX_HANDLES) */
+    struct ctl_fh **slots;      /* handles stay where they are allocated (requests hold
+                                 * pointers while the table grows), reused when free */
+    size_t n_slots;             /* table size (grows to CTL_MAX_HANDLES) */
     size_t n_open;
     ctl_snap_t *cur[CTL_N];
     size_t stale_bytes;         /* bytes of snapshots that are no longer current */
@@ -146,11 +147,12 @@ void ctl_reg_free(ctl_reg_t *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n_slots; i++) {
-        struct ctl_fh *h = &r->slots[i];
-        if (h->used) {
+        struct ctl_fh *h = r->slots[i];
+        if (h && h->used) {
             snap_unref(r, h->snap);
             free(h->line);
         }
+        free(h);
     }
     for (int i = 0; i < CTL_N; i++) {
         snap_unref(r, r->cur[i]);
@@ -224,24 +226,26 @@ static int snap_get(ffs_t *fs, int id, ctl_snap_t **out)
 /* Slot for a new handle (under r->mu), NULL when CTL_MAX_HANDLES are open or on ENOMEM. */
 static struct ctl_fh *slot_new(ctl_reg_t *r, size_t *idx)
 {
-    for (size_t i = 0; i < r->n_slots; i++)
-        if (!r->slots[i].used) {
-            *idx = i;
-            return &r->slots[i];
-        }
-    if (r->n_slots >= CTL_MAX_HANDLES)
+    size_t i = 0;
+    while (i < r->n_slots && r->slots[i] && r->slots[i]->used)
+        i++;
+    if (i == r->n_slots) {
+        if (r->n_slots >= CTL_MAX_HANDLES)
+            return NULL;
+        size_t n = r->n_slots ? r->n_slots * 2 : 16;
+        if (n > CTL_MAX_HANDLES)
+            n = CTL_MAX_HANDLES;
+        struct ctl_fh **ns = realloc(r->slots, n * sizeof *ns);
+        if (!ns)
+            return NULL;
+        memset(ns + r->n_slots, 0, (n - r->n_slots) * sizeof *ns);
+        r->slots = ns;
+        r->n_slots = n;
+    }
+    if (!r->slots[i] && !(r->slots[i] = calloc(1, sizeof *r->slots[i])))
         return NULL;
-    size_t n = r->n_slots ? r->n_slots * 2 : 16;
-    if (n > CTL_MAX_HANDLES)
-        n = CTL_MAX_HANDLES;
-    struct ctl_fh *ns = realloc(r->slots, n * sizeof *ns);
-    if (!ns)
-        return NULL;
-    memset(ns + r->n_slots, 0, (n - r->n_slots) * sizeof *ns);
-    r->slots = ns;
-    *idx = r->n_slots;
-    r->n_slots = n;
-    return &r->slots[*idx];
+    *idx = i;
+    return r->slots[i];
 }
 
 int ctl_fh_open(ffs_t *fs, int id, int rd, int wr, uint64_t *fh)
@@ -286,8 +290,8 @@ static struct ctl_fh *fh_find(ctl_reg_t *r, uint64_t fh)
     uint64_t i = (fh & 0xffffffffu);
     if (!i || i > r->n_slots)
         return NULL;
-    struct ctl_fh *h = &r->slots[i - 1];
-    if (!h->used || h->released || h->gen != (uint32_t)(fh >> 32))
+    struct ctl_fh *h = r->slots[i - 1];
+    if (!h || !h->used || h->released || h->gen != (uint32_t)(fh >> 32))
         return NULL;
     return h;
 }
