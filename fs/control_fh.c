@@ -3,9 +3,8 @@
  *
  * Snapshots. Reading a control file serves a snapshot rendered at open. Snapshots are
  * immutable and reference-counted: an open shares the current snapshot of its file when
- * it is recent (CTL_SHARE_MS for stats/metrics, CTL_SHARE_LAYOUT_MS for layout; always for
- * control/last_error) and the state it was rendered from has not changed (state_key), so
- * a thousand opens of `layout` hold one copy. Memory is bounded by: at most
+ * the state it was rendered from has not changed (state_key) and, for stats/metrics, it is
+ * at most CTL_SHARE_MS old, so a thousand opens of `layout` hold one copy. Memory is bounded by: at most
  * CTL_MAX_HANDLES open handles (-ENFILE beyond), the current snapshot of each file, and at
  * most CTL_STALE_CAP bytes of older snapshots still held open (a new render that would
  * push past it is refused with -ENFILE). One render per file at a time.
@@ -67,8 +66,6 @@ static uint64_t share_ns(int id)
     case CTL_STATS:
     case CTL_METRICS:
         return CTL_SHARE_MS * 1000000ull;
-    case CTL_LAYOUT:
-        return CTL_SHARE_LAYOUT_MS * 1000000ull;
     default:
         return UINT64_MAX;
     }
@@ -87,6 +84,16 @@ static uint64_t state_key(ffs_t *fs, int id)
     uint64_t h = (uint64_t)id;
     if (id == CTL_LAST_ERROR)
         return mix(h, atomic_load(&fs->err_gen));
+    if (id == CTL_LAYOUT) {
+        /* the layout is fixed at mount; only the sources (stored size, packed flag) may
+         * change, when the watcher swaps a changed backing file */
+        for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
+            ffs_node_t *n = ffs_tree_node(&fs->tree, i);
+            if (n->kind == FFS_N_FILE)
+                h = mix(h, (uint64_t)(uintptr_t)__atomic_load_n(&n->src, __ATOMIC_ACQUIRE));
+        }
+        return h;
+    }
     if (id != CTL_STATS && id != CTL_METRICS)
         return h;
     sx_stats_t *s = &fs->sx;
@@ -98,6 +105,12 @@ static uint64_t state_key(ffs_t *fs, int id)
     h = mix(h, atomic_load(&fs->ca.daemon_bytes));
     h = mix(h, atomic_load(&fs->ca.budget));
     h = mix(h, (uint64_t)atomic_load(&fs->ca.mode));
+    if (id == CTL_STATS) {
+        /* stats shows control_files: open handles and snapshot bytes */
+        uint64_t nopen, nbytes;
+        ctl_reg_usage(fs->ctl, &nopen, &nbytes);
+        h = mix(mix(h, nopen), nbytes);
+    }
     return h;
 }
 

@@ -54,7 +54,6 @@ int ctl_exec_line(struct ffs *fs, const char *line, size_t len);
 #define CTL_MAX_HANDLES 4096            /* open control files per mount (-ENFILE beyond) */
 #define CTL_STALE_CAP (32u << 20)       /* bytes of superseded snapshots still held open */
 #define CTL_SHARE_MS 100                /* stats/metrics: an open shares a snapshot this young */
-#define CTL_SHARE_LAYOUT_MS 1000        /* layout: likewise */
 
 typedef struct ctl_reg ctl_reg_t;
 

@@ -131,12 +131,59 @@ START_TEST(many_opens_bounded)
         free(t);
         ck_assert_ptr_nonnull(j);
         cJSON *cf = cJSON_GetObjectItemCaseSensitive(j, "control_files");
+        ck_assert_ptr_nonnull(cf);
         nopen = cJSON_GetObjectItemCaseSensitive(cf, "open")->valuedouble;
         nbytes = cJSON_GetObjectItemCaseSensitive(cf, "snapshot_bytes")->valuedouble;
         cJSON_Delete(j);
     }
     ck_assert_double_eq(nopen, 0);
     ck_assert_double_le(nbytes, 1 << 20);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+}
+END_TEST
+
+/* 1000 opens of `layout` held at once share one snapshot: the live snapshot bytes stay
+ * below the size of one layout plus one stats document. */
+START_TEST(layout_opens_share_one_snapshot)
+{
+    it_mount_t m;
+    char err[2048];
+    const char *args[] = { "--ram", "8M", NULL };
+    ck_assert_msg(it_mount_start(&m, DEMO, args, err, sizeof err) == 0, "%s", err);
+    char *lay, *t;
+    size_t llen, l;
+    ck_assert_int_eq(it_ctl_read(&m, "layout", &lay, &llen), 0);
+    ck_assert_int_eq(it_ctl_read(&m, "stats", &t, &l), 0);
+    free(t);
+    size_t slen = l;
+    struct rlimit rl = { 2048, 2048 };
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    char p[PATH_MAX + 64];
+    it_mpath(&m, ".flashfs/layout", p, sizeof p);
+    int fds[1000];
+    for (int i = 0; i < 1000; i++) {
+        fds[i] = open(p, O_RDONLY);
+        ck_assert_msg(fds[i] >= 0, "open %d: %s", i, strerror(errno));
+    }
+    /* the last one reads the same text */
+    char buf[4096];
+    ssize_t n = read(fds[999], buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(memcmp(buf, lay, (size_t)n), 0);
+    ck_assert_int_eq(it_ctl_read(&m, "stats", &t, &l), 0);
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    ck_assert_ptr_nonnull(j);
+    cJSON *cf = cJSON_GetObjectItemCaseSensitive(j, "control_files");
+    ck_assert_ptr_nonnull(cf);
+    ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(cf, "open")->valuedouble, 1000);
+    double bytes = cJSON_GetObjectItemCaseSensitive(cf, "snapshot_bytes")->valuedouble;
+    ck_assert_msg(bytes <= (double)(llen + 2 * slen), "%.0f snapshot bytes for 1000 layout opens (layout %zu)", bytes,
+                  llen);
+    cJSON_Delete(j);
+    for (int i = 0; i < 1000; i++)
+        close(fds[i]);
+    free(lay);
     ck_assert_int_eq(it_mount_stop(&m), 0);
 }
 END_TEST
@@ -178,6 +225,7 @@ Suite *it_control_mem_suite(void)
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_test(tc, many_opens_bounded);
     tcase_add_test(tc, tensor_limit_refused_at_mount);
+    tcase_add_test(tc, layout_opens_share_one_snapshot);
     suite_add_tcase(s, tc);
     return s;
 }
