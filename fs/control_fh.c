@@ -4,10 +4,11 @@
  * Snapshots. Reading a control file serves a snapshot rendered at open. Snapshots are
  * immutable and reference-counted: an open shares the current snapshot of its file when
  * the state it was rendered from has not changed (state_key) and, for stats/metrics, it is
- * at most CTL_SHARE_MS old, so a thousand opens of `layout` hold one copy. Memory is bounded by: at most
- * CTL_MAX_HANDLES open handles (-ENFILE beyond), the current snapshot of each file, and at
- * most CTL_STALE_CAP bytes of older snapshots still held open (a new render that would
- * push past it is refused with -ENFILE). One render per file at a time.
+ * at most CTL_SHARE_MS old, so a thousand opens of `layout` hold one copy. A snapshot
+ * lives while handles hold it. Memory is bounded by: at most CTL_MAX_HANDLES open handles
+ * (-ENFILE beyond), the current snapshot of each file, and at most CTL_STALE_CAP bytes of
+ * older snapshots still held open (a new render that would push past it is refused with
+ * -ENFILE). One render per file at a time.
  *
  * Commands. Bytes written to `control` are appended to the handle's line buffer; every
  * complete line is executed under the mount's command mutex (fs->cmd_mu: commands never
@@ -29,8 +30,9 @@
 typedef struct ctl_snap {
     char *data;
     size_t len;
-    int refs;                   /* handles using it + 1 while it is the current one */
-    int current;
+    int refs;                   /* handles using it (freed at 0, also when current) */
+    int current;                /* r->cur[id] points to it */
+    int id;
     uint64_t born_ns;
     uint64_t key;
 } ctl_snap_t;
@@ -148,10 +150,12 @@ static void snap_unref(ctl_reg_t *r, ctl_snap_t *s)
 {
     if (!s || --s->refs > 0)
         return;
-    if (s->current)
+    if (s->current) {
         r->cur_bytes -= s->len;
-    else
+        r->cur[s->id] = NULL;
+    } else {
         r->stale_bytes -= s->len;
+    }
     snap_free(s);
 }
 
@@ -167,10 +171,8 @@ void ctl_reg_free(ctl_reg_t *r)
         }
         free(h);
     }
-    for (int i = 0; i < CTL_N; i++) {
-        snap_unref(r, r->cur[i]);
+    for (int i = 0; i < CTL_N; i++)
         pthread_mutex_destroy(&r->render_mu[i]);
-    }
     free(r->slots);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -210,13 +212,13 @@ static int snap_get(ffs_t *fs, int id, ctl_snap_t **out)
     }
     s->born_ns = now;
     s->key = key;
-    s->refs = 2; /* the caller's and the current slot's */
+    s->refs = 1; /* the caller's */
     s->current = 1;
+    s->id = id;
     pthread_mutex_lock(&r->mu);
     c = r->cur[id];
-    /* the replaced snapshot stays alive while handles hold it: it becomes stale */
-    size_t stale_after = r->stale_bytes + (c && c->refs > 1 ? c->len : 0);
-    if (stale_after > CTL_STALE_CAP) {
+    /* the replaced snapshot (held by handles, else it would be gone) becomes stale */
+    if (c && r->stale_bytes + c->len > CTL_STALE_CAP) {
         pthread_mutex_unlock(&r->mu);
         pthread_mutex_unlock(&r->render_mu[id]);
         snap_free(s);
@@ -226,7 +228,6 @@ static int snap_get(ffs_t *fs, int id, ctl_snap_t **out)
         r->cur_bytes -= c->len;
         r->stale_bytes += c->len;
         c->current = 0;
-        snap_unref(r, c);
     }
     r->cur[id] = s;
     r->cur_bytes += s->len;

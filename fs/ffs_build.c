@@ -6,6 +6,7 @@
 #include "fu_util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,9 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
     fs->nlookup = calloc(fs->tree.n_nodes, sizeof *fs->nlookup);
     if (!fs->nlookup)
         return fu_err(err, errlen, -ENOMEM, "out of memory");
+    /* header parsing (a JSON tree per safetensors header) freed far more than the mount
+     * keeps: give it back to the system instead of holding it for the mount's lifetime */
+    malloc_trim(0);
     return 0;
 }
 

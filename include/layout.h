@@ -91,6 +91,11 @@ ly_file_t *ly_find_file(const ly_layout_t *ly, const char *relpath);
 /* The layout as a JSON document (malloc'd string, pretty or compact), NULL on ENOMEM. */
 char *ly_to_json(const ly_layout_t *ly, int pretty);
 
+struct cJSON;
+/* The compact document, built one tensor at a time (peak memory ~ the text); extra, when
+ * not NULL, may add members to file i's object (before "tensors"); < 0 fails it. */
+char *ly_to_json_extra(const ly_layout_t *ly, int (*extra)(void *ctx, size_t file, struct cJSON *obj), void *ctx);
+
 /* Release everything. */
 void ly_free(ly_layout_t *ly);
 
