@@ -56,6 +56,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * a round trip per chunk for a streaming reader. The files do not change while
      * mounted; when a backing file does, ffs_watch.c invalidates it explicitly. */
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    /* requests are read through ffs_io.c (it answers FUSE_TMPFILE): no splice reads */
+    conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
     /* O_TRUNC arrives with OPEN (refused for model files, ignored for `control`) */
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;

@@ -6,6 +6,7 @@
  * the foreground before daemonizing, so a bad invocation prints one line on stderr and
  * exits with its FFS_EXIT_* code. Threads (evictor, helper) start after daemonizing. */
 #include "ffs.h"
+#include "ffs_io.h"
 #include "ffs_watch.h"
 #include "ffs_check.h"
 #include "ffs_exit.h"
@@ -125,6 +126,8 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
         code = FFS_EXIT_MOUNT_FAILED;
         goto out_signals;
     }
+    if (ffs_io_install(se) < 0)
+        fu_log(FU_LOG_WARN, "cannot install the session I/O: O_TMPFILE will fail with EOPNOTSUPP");
     char b[32];
     fu_log(FU_LOG_INFO, "mounted %s on %s: %zu files, budget %s", o->model_dir, o->mountpoint,
            fs->n_backing_files, fu_format_size(atomic_load(&fs->ca.budget), b, sizeof b));
