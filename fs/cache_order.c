@@ -97,20 +97,38 @@ int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes)
  * keep a chunk whenever the running sum of f crosses the next integer (Bresenham), so
  * that every stretch of the ring is resident in the same proportion and the reader's
  * demand on the disk is even over a cycle (prefetch overlaps it with compute). */
+/* One plan at a time: control commands (ram, pin, prefetch...) and the mount's build
+ * call ca_plan; two interleaved plans would mix two budgets' `small` and `keep` flags. */
+static pthread_mutex_t plan_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void plan_locked(ca_t *c);
+
 void ca_plan(ca_t *c)
+{
+    pthread_mutex_lock(&plan_mu);
+    plan_locked(c);
+    pthread_mutex_unlock(&plan_mu);
+}
+
+/* Chunk flags (small, pinned, keep) are read and written under their file's lock; the
+ * unlocked reader ca_note_access loads `small` atomically. */
+static void plan_locked(ca_t *c)
 {
     uint64_t budget = atomic_load(&c->budget);
     uint64_t fixed = 0, stream = 0;
     for (uint32_t q = 0; q < c->n_cyc; q++) {
         ca_file_t *f = c->files[c->order[q].file];
+        pthread_mutex_lock(&f->lock);
         ca_chunk_t *ch = &f->chunks[c->order[q].chunk];
         int g = ch->group, x = ch->xgroup;
-        ch->small = (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) ||
-                    (x >= 0 && (size_t)x < c->n_groups && c->group_bytes[x] * 64 <= budget);
-        if (ch->small || ch->pinned)
+        uint8_t small = (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) ||
+                        (x >= 0 && (size_t)x < c->n_groups && c->group_bytes[x] * 64 <= budget);
+        __atomic_store_n(&ch->small, small, __ATOMIC_RELAXED);
+        if (small || ch->pinned)
             fixed += (uint64_t)ch->cap_pages * CA_PAGE;
         else
             stream += (uint64_t)ch->cap_pages * CA_PAGE;
+        pthread_mutex_unlock(&f->lock);
     }
     uint64_t reserve = ca_headroom(c) + ca_window_reserve(c) + fixed;
     uint64_t keep = budget > reserve ? budget - reserve : 0;
@@ -154,7 +172,7 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     /* a chunk kept as small (a small group's, or holding bytes of one, like a rope table
      * every layer reads) says nothing about where the reader is */
-    if (f->chunks[k].small)
+    if (__atomic_load_n(&f->chunks[k].small, __ATOMIC_RELAXED))
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     uint32_t cyc = f->chunks[k].cyc;
     uint32_t prev = atomic_load(&c->pos);

@@ -85,7 +85,7 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(groups, fs->ly.groups[g].name, pg[g]);
     cJSON *pinned = cJSON_AddArrayToObject(o, "pinned");
     for (size_t g = 0; g < fs->ly.n_groups && pinned && fs->pinned; g++)
-        if (fs->pinned[g])
+        if (__atomic_load_n(&fs->pinned[g], __ATOMIC_RELAXED))
             cJSON_AddItemToArray(pinned, cJSON_CreateString(fs->ly.groups[g].name));
     NUM(o, "hits", sx_get(&s->hits));
     NUM(o, "misses", sx_get(&s->misses));
@@ -124,6 +124,13 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(k, "max_read", fs->conn_max_read);
         NUM(k, "max_write", fs->conn_max_write);
         NUM(k, "bdi_read_ahead_kb", fs->bdi_read_ahead_kb);
+    }
+    cJSON *cf = cJSON_AddObjectToObject(o, "control_files");
+    if (cf && fs->ctl) {
+        uint64_t nopen, nbytes;
+        ctl_reg_usage(fs->ctl, &nopen, &nbytes);
+        NUM(cf, "open", nopen);
+        NUM(cf, "snapshot_bytes", nbytes);
     }
     NUM(o, "uptime_s", uptime_s(fs));
     NUM(o, "errors", sx_get(&s->errors));
@@ -314,7 +321,7 @@ char *ctl_metrics_text(ffs_t *fs)
 
 static const char control_help[] =
     "# write one command per line (see docs/control.md):\n"
-    "#   ram SIZE | drop | pin GROUP... | unpin [GROUP...] | prefetch on|off | prefetch-depth N\n";
+    "#   ram SIZE [force] | drop | pin GROUP... | unpin [GROUP...] | prefetch on|off | prefetch-depth N\n";
 
 int ctl_render(ffs_t *fs, int id, char **out, size_t *len)
 {
@@ -387,10 +394,12 @@ static int exec_one(ffs_t *fs, const ctl_cmd_t *c, char *err, size_t errlen)
             if (group_index(fs, c->args[i]) < 0)
                 return fu_err(err, errlen, -EINVAL, "%s: unknown group '%s' (see .flashfs/layout)",
                               pin ? "pin" : "unpin", c->args[i]);
+        /* fs->pinned changes only here, under cmd_mu; stats reads it byte by byte */
         if (!pin && c->n_args == 0)
-            memset(fs->pinned, 0, fs->ly.n_groups);
+            for (size_t g = 0; g < fs->ly.n_groups; g++)
+                __atomic_store_n(&fs->pinned[g], 0, __ATOMIC_RELAXED);
         for (size_t i = 0; i < c->n_args; i++)
-            fs->pinned[group_index(fs, c->args[i])] = (uint8_t)pin;
+            __atomic_store_n(&fs->pinned[group_index(fs, c->args[i])], (uint8_t)pin, __ATOMIC_RELAXED);
         ca_set_pins(&fs->ca, fs->pinned, fs->ly.n_groups);
         return 0;
     }
@@ -406,24 +415,20 @@ static int exec_one(ffs_t *fs, const ctl_cmd_t *c, char *err, size_t errlen)
     return fu_err(err, errlen, -EINVAL, "unsupported command");
 }
 
-int ctl_exec(ffs_t *fs, const char *buf, size_t len)
+int ctl_exec_line(ffs_t *fs, const char *line, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        const char *nl = memchr(buf + i, '\n', len - i);
-        size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
-        ctl_cmd_t c;
-        char err[256] = "";
-        int rc = ctl_parse(buf + i, l, &c, err, sizeof err);
-        if (rc == 0)
-            rc = exec_one(fs, &c, err, sizeof err);
-        if (rc < 0) {
-            ffs_set_last_error(fs, err);
-            return rc;
-        }
-        if (c.op != CTL_CMD_NOP)
-            sx_add(&fs->sx.ctl_commands, 1);
-        i += l + (nl ? 1 : 0);
+    ctl_cmd_t c;
+    char err[256] = "";
+    int rc = ctl_parse(line, len, &c, err, sizeof err);
+    if (rc == 0)
+        rc = exec_one(fs, &c, err, sizeof err);
+    if (rc < 0) {
+        ffs_set_last_error(fs, err[0] ? err : "command failed");
+        return rc;
+    }
+    if (c.op != CTL_CMD_NOP) {
+        ffs_set_last_error(fs, "");
+        sx_add(&fs->sx.ctl_commands, 1);
     }
     return 0;
 }

@@ -53,29 +53,42 @@ int ctl_packed_file(struct ffs *fs, size_t ino, uint64_t *logical, uint64_t *sto
 }
 
 /* ---- layout: stored size and packed flag per file -----------------------------------
- * The layout module knows nothing of sources, so its JSON is augmented here: entry k of
- * "files" belongs to the file node whose ly_index is k. */
+ * The layout module knows nothing of sources: its file entry k gets the members of the
+ * first file node whose ly_index is k (links to one file share the entry). */
+static int layout_extra(void *ctx, size_t file, cJSON *o)
+{
+    src_t *const *srcs = ctx;
+    src_t *src = srcs[file];
+    if (!src)
+        return 0;
+    return cJSON_AddNumberToObject(o, "stored_size", (double)src->stored_size) &&
+                   cJSON_AddBoolToObject(o, "packed", src_packed(src))
+               ? 0
+               : -1;
+}
+
 char *ctl_layout_json(struct ffs *fs)
 {
-    char *base = ly_to_json(&fs->ly, 0);
-    if (!base)
+    src_t **srcs = calloc(fs->ly.n_files + 1, sizeof *srcs);
+    if (!srcs)
         return NULL;
-    cJSON *root = cJSON_Parse(base);
-    free(base);
-    cJSON *files = root ? cJSON_GetObjectItemCaseSensitive(root, "files") : NULL;
-    int bad = !cJSON_IsArray(files);
-    for (size_t i = 1; !bad && i <= fs->tree.n_nodes; i++) {
+    for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
         ffs_node_t *n = ffs_tree_node(&fs->tree, i);
         src_t *src = node_src(n);
-        if (!src || n->ly_index < 0)
-            continue;
-        cJSON *e = cJSON_GetArrayItem(files, n->ly_index);
-        if (!e || cJSON_GetObjectItemCaseSensitive(e, "stored_size"))
-            continue; /* a second path of the same file: already done */
-        bad = !cJSON_AddNumberToObject(e, "stored_size", (double)src->stored_size) ||
-              !cJSON_AddBoolToObject(e, "packed", src_packed(src));
+        if (src && n->ly_index >= 0 && (size_t)n->ly_index < fs->ly.n_files && !srcs[n->ly_index])
+            srcs[n->ly_index] = src;
     }
-    char *s = bad ? NULL : cJSON_Print(root);
-    cJSON_Delete(root);
-    return s;
+    char *s = ly_to_json_extra(&fs->ly, layout_extra, srcs);
+    free(srcs);
+    if (!s)
+        return NULL;
+    size_t l = strlen(s);
+    char *out = realloc(s, l + 2);
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    out[l] = '\n';
+    out[l + 1] = '\0';
+    return out;
 }

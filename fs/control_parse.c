@@ -2,7 +2,8 @@
  *
  * Grammar (words separated by spaces or tabs; a trailing '\r' is ignored):
  *   ""  |  "# ..."              nothing
- *   ram SIZE                    SIZE as fu_parse_size (512M, 2G, 25%), >= 4 MiB
+ *   ram SIZE [force]            SIZE as fu_parse_ram (512M, 2G, 25%), >= 4 MiB, at most
+ *                               physical RAM unless the word `force` follows
  *   drop
  *   pin GROUP [GROUP...]        group names as in the layout ("layer.3", "norm", ...)
  *   unpin [GROUP...]            no argument: unpin every group
@@ -13,11 +14,12 @@
 #include "fu_util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_WORDS (CTL_MAX_ARGS + 1)
-#define MAX_LINE 4096
+#define MAX_LINE CTL_MAX_LINE
 
 /* Split line into at most MAX_WORDS NUL-terminated words stored in buf. Returns the word
  * count, or -E2BIG when there are more words, -EINVAL for control characters. */
@@ -68,13 +70,23 @@ int ctl_parse(const char *line, size_t len, ctl_cmd_t *out, char *err, size_t er
         return fu_err(err, errlen, -EINVAL, "control characters in command");
     const char *cmd = w[0];
     if (!strcmp(cmd, "ram")) {
-        if (n != 2)
-            return fu_err(err, errlen, -EINVAL, "usage: ram SIZE (e.g. ram 2G)");
+        int force = n == 3 && !strcmp(w[2], "force");
+        if (n != 2 && !force)
+            return fu_err(err, errlen, -EINVAL, "usage: ram SIZE [force] (e.g. ram 2G)");
         uint64_t v;
-        if (fu_parse_size(w[1], &v) < 0)
-            return fu_err(err, errlen, -EINVAL, "ram: bad size '%s' (use e.g. 512M, 2G or 25%%)", w[1]);
+        int rc = fu_parse_ram(w[1], force, &v);
+        if (rc == -E2BIG) {
+            char b[32];
+            return fu_err(err, errlen, -EINVAL, "ram: %.40s is more than the physical RAM (%s); "
+                          "write 'ram %.40s force' to set it anyway", w[1], fu_format_size(fu_phys_ram(), b, sizeof b),
+                          w[1]);
+        }
+        if (rc == -ERANGE)
+            return fu_err(err, errlen, -EINVAL, "ram: %.40s is too large", w[1]);
+        if (rc < 0)
+            return fu_err(err, errlen, -EINVAL, "ram: bad size '%.40s' (decimal with a unit: 512M, 2G or 25%%)", w[1]);
         if (v < FFS_MIN_BUDGET)
-            return fu_err(err, errlen, -EINVAL, "ram: %s is below the minimum of 4M", w[1]);
+            return fu_err(err, errlen, -EINVAL, "ram: %.40s is below the minimum of 4M", w[1]);
         out->op = CTL_CMD_RAM;
         out->value = v;
         return 0;
@@ -121,4 +133,38 @@ int ctl_parse(const char *line, size_t len, ctl_cmd_t *out, char *err, size_t er
     }
     return fu_err(err, errlen, -EINVAL, "unknown command '%.40s' (known: ram, drop, pin, unpin, prefetch, "
                   "prefetch-depth)", cmd);
+}
+
+size_t ctl_escape(const char *in, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (!outlen)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        const uint8_t *p = (const uint8_t *)in + i;
+        size_t l = fu_utf8_seq(p, len - i);
+        char tmp[5];
+        size_t tl;
+        if (l == 1 && (*p < 0x20 || *p == 0x7f || *p == '\\')) {
+            tl = *p == '\\' ? 2 : 4;
+            if (*p == '\\')
+                memcpy(tmp, "\\\\", 2);
+            else
+                snprintf(tmp, sizeof tmp, "\\x%02x", *p);
+        } else if (l == 0) {
+            tl = 4;
+            snprintf(tmp, sizeof tmp, "\\x%02x", *p);
+            l = 1;
+        } else {
+            tl = l;
+            memcpy(tmp, p, l);
+        }
+        if (o + tl >= outlen)
+            break;
+        memcpy(out + o, tmp, tl);
+        o += tl;
+        i += l;
+    }
+    out[o] = '\0';
+    return o;
 }

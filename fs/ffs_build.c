@@ -1,10 +1,12 @@
 /* ffs_build.c — assembling the mount state: scan, open sources, parse the layout,
  * register files with the cache, add the control directory. */
+#include "control.h"
 #include "ffs.h"
 #include "pack.h"
 #include "fu_util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,10 @@
 
 const char *const ffs_ctl_names[CTL_N] = { "stats", "metrics", "layout", "control", "last_error" };
 
-/* Modes of the control files: `control` is writable by the mounting user only. */
-static const mode_t ctl_modes[CTL_N] = { 0444, 0444, 0444, 0644, 0444 };
+/* Modes of the control files: owner-only (owner = the mounting uid, see add_control_dir).
+ * stats, metrics and layout name files from every directory of the model, including
+ * ones other users may not list; with allow_other they must not read them. */
+static const mode_t ctl_modes[CTL_N] = { 0400, 0400, 0400, 0600, 0400 };
 
 /* group_at callback for ca_add_file over one layout file. */
 static int group_at(void *ctx, uint64_t off)
@@ -82,7 +86,10 @@ static int add_control_dir(ffs_t *fs)
         long n = ffs_tree_add(&fs->tree, (uint64_t)d, ffs_ctl_names[i], FFS_N_CTL_FILE, ctl_modes[i]);
         if (n < 0)
             return (int)n;
-        ffs_tree_node(&fs->tree, (uint64_t)n)->ctl_id = i;
+        ffs_node_t *node = ffs_tree_node(&fs->tree, (uint64_t)n);
+        node->ctl_id = i;
+        node->st.st_uid = fs->owner;
+        node->st.st_gid = fs->owner_gid;
         fs->ctl_ino[i] = (uint64_t)n;
     }
     return 0;
@@ -99,6 +106,13 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
     atomic_store(&fs->prefetch_depth, 1);
     if (pthread_mutex_init(&fs->err_mu, NULL))
         return -ENOMEM;
+    if (pthread_mutex_init(&fs->cmd_mu, NULL)) {
+        pthread_mutex_destroy(&fs->err_mu);
+        return -ENOMEM;
+    }
+    fs->have_mu = 1;
+    if (ctl_reg_new(&fs->ctl) < 0)
+        return fu_err(err, errlen, -ENOMEM, "out of memory");
     int rc = ca_init(&fs->ca, o->budget, &fs->sx);
     if (rc < 0)
         return fu_err(err, errlen, rc, "cache: %s", strerror(-rc));
@@ -131,7 +145,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         n->st.st_blocks = (blkcnt_t)((n->src->size + 511) / 512);
         int idx = ly_add_file(&fs->ly, n->display, src_read_fn, n->src, n->src->size);
         if (idx < 0)
-            return fu_err(err, errlen, idx, "layout: %s", strerror(-idx));
+            return fu_err(err, errlen, idx, "layout: %s", idx == -E2BIG ? fs->ly.limit_error : strerror(-idx));
         n->ly_index = idx;
         if (fs->ly.files[idx].parse_error)
             fu_log(FU_LOG_WARN, "%s: served as plain bytes: %s", n->display, fs->ly.files[idx].error);
@@ -182,6 +196,9 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
     fs->nlookup = calloc(fs->tree.n_nodes, sizeof *fs->nlookup);
     if (!fs->nlookup)
         return fu_err(err, errlen, -ENOMEM, "out of memory");
+    /* header parsing (a JSON tree per safetensors header) freed far more than the mount
+     * keeps: give it back to the system instead of holding it for the mount's lifetime */
+    malloc_trim(0);
     return 0;
 }
 
@@ -194,12 +211,20 @@ void ffs_destroy(ffs_t *fs)
     ffs_tree_free(&fs->tree);
     free(fs->nlookup);
     free(fs->pinned);
-    pthread_mutex_destroy(&fs->err_mu);
+    ctl_reg_free(fs->ctl);
+    fs->ctl = NULL;
+    if (fs->have_mu) {
+        pthread_mutex_destroy(&fs->err_mu);
+        pthread_mutex_destroy(&fs->cmd_mu);
+    }
 }
 
 void ffs_set_last_error(ffs_t *fs, const char *msg)
 {
     pthread_mutex_lock(&fs->err_mu);
-    snprintf(fs->last_error, sizeof fs->last_error, "%s", msg);
+    if (strcmp(fs->last_error, msg)) {
+        ctl_escape(msg, strlen(msg), fs->last_error, sizeof fs->last_error);
+        atomic_fetch_add(&fs->err_gen, 1);
+    }
     pthread_mutex_unlock(&fs->err_mu);
 }

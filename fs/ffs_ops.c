@@ -4,8 +4,8 @@
  * FUSE_DIRECT_IO_ALLOW_MMAP, and direct_io would make MAP_SHARED fail with ENODEV), so
  * the kernel page cache holds served pages and only page-cache misses reach op_read.
  * Every served range is reported to the cache (ca_served) after the reply; the evictor
- * thread invalidates ranges to keep the budget. Control files use direct_io and are
- * rendered into a per-open snapshot. Every modifying operation answers EROFS. */
+ * thread invalidates ranges to keep the budget. Control files use direct_io and serve
+ * shared snapshots (control_fh.c). Every modifying operation answers EROFS. */
 #include "control.h"
 #include "ffs.h"
 #include "fu_util.h"
@@ -56,6 +56,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * a round trip per chunk for a streaming reader. The files do not change while
      * mounted; when a backing file does, ffs_watch.c invalidates it explicitly. */
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    /* requests are read through ffs_io.c (it answers FUSE_TMPFILE): no splice reads */
+    conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+    /* O_TRUNC arrives with OPEN (refused for model files, ignored for `control`) */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     fu_log(FU_LOG_INFO, "fuse init: max_readahead=%u max_write=%u max_read=%u", conn->max_readahead,
            conn->max_write, conn->max_read);
 }
@@ -123,24 +128,17 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_attr(req, &n->st, is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT);
 }
 
-/* Only `O_TRUNC` of `.flashfs/control` (shells open it with `>`) changes nothing and is
- * accepted; everything else is a write to a read-only mount. */
+/* Nothing changes attributes: EROFS for the model's files and directories, EPERM for the
+ * control files (they take commands, not data: `truncate .flashfs/control` fails). Shells
+ * open `control` with O_TRUNC (`>`): FUSE_CAP_ATOMIC_O_TRUNC hands that flag to op_open
+ * instead of a SETATTR, so it never arrives here. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
     (void)attr;
     (void)fi;
-    ffs_t *fs = FS(req);
-    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
-    int allowed = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
-    if (n && ino == fs->ctl_ino[CTL_CONTROL] && !(to_set & ~allowed)) {
-        if (fuse_req_ctx(req)->uid != fs->owner) {
-            fuse_reply_err(req, EACCES);
-            return;
-        }
-        fuse_reply_attr(req, &n->st, CTL_TIMEOUT);
-        return;
-    }
-    fuse_reply_err(req, n ? EROFS : ENOENT);
+    (void)to_set;
+    ffs_node_t *n = ffs_tree_node(&FS(req)->tree, ino);
+    fuse_reply_err(req, !n ? ENOENT : is_ctl(n) ? EPERM : EROFS);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -209,77 +207,14 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 
 /* ---- control files ------------------------------------------------------------- */
 
-/* An open control file. The kernel may still have a READ or WRITE of a handle in flight
- * (e.g. an interrupted read) when its RELEASE arrives on another worker thread, so fi->fh
- * holds a handle number, never a pointer: handles live in a registry, are looked up and
- * referenced under ctl_lock, and are freed only when released AND unreferenced. */
-typedef struct ctl_fh {
-    uint64_t no;                /* handle number stored in fi->fh (never 0) */
-    int id;
-    int writable;
-    char *data;                 /* snapshot rendered at open */
-    size_t len;
-    int refs;                   /* requests using it right now */
-    int released;
-    struct ctl_fh *next;
-} ctl_fh_t;
-
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
-static ctl_fh_t *ctl_handles;
-static uint64_t ctl_next_no = 1;
-
-static void ctl_unlink_free(ctl_fh_t *h)
-{
-    for (ctl_fh_t **pp = &ctl_handles; *pp; pp = &(*pp)->next)
-        if (*pp == h) {
-            *pp = h->next;
-            break;
-        }
-    free(h->data);
-    free(h);
-}
-
-/* Take a reference on the live handle numbered no, or NULL. */
-static ctl_fh_t *ctl_get(uint64_t no)
-{
-    pthread_mutex_lock(&ctl_lock);
-    ctl_fh_t *h = ctl_handles;
-    while (h && (h->no != no || h->released))
-        h = h->next;
-    if (h)
-        h->refs++;
-    pthread_mutex_unlock(&ctl_lock);
-    return h;
-}
-
-static void ctl_put(ctl_fh_t *h)
-{
-    pthread_mutex_lock(&ctl_lock);
-    if (--h->refs == 0 && h->released)
-        ctl_unlink_free(h);
-    pthread_mutex_unlock(&ctl_lock);
-}
-
-/* Mark handle no released; free it now unless a request still uses it. */
-static void ctl_release(uint64_t no)
-{
-    pthread_mutex_lock(&ctl_lock);
-    ctl_fh_t *h = ctl_handles;
-    while (h && h->no != no)
-        h = h->next;
-    if (h) {
-        h->released = 1;
-        if (h->refs == 0)
-            ctl_unlink_free(h);
-    }
-    pthread_mutex_unlock(&ctl_lock);
-}
-
+/* Open control files live in the registry of control_fh.c (shared snapshots, command
+ * line buffers); fi->fh holds the handle number. */
 static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_info *fi)
 {
     int acc = fi->flags & O_ACCMODE;
     int wr = acc != O_RDONLY;
-    if (wr && n->ctl_id != CTL_CONTROL) {
+    /* default_permissions already checked the modes (owner-only); root passes those */
+    if ((wr || (fi->flags & O_TRUNC)) && n->ctl_id != CTL_CONTROL) {
         fuse_reply_err(req, EACCES);
         return;
     }
@@ -287,38 +222,22 @@ static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_
         fuse_reply_err(req, EACCES);
         return;
     }
-    ctl_fh_t *h = calloc(1, sizeof *h);
-    if (!h) {
-        fuse_reply_err(req, ENOMEM);
+    uint64_t fh;
+    int rc = ctl_fh_open(fs, n->ctl_id, acc != O_WRONLY, wr, &fh);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
         return;
     }
-    h->id = n->ctl_id;
-    h->writable = wr;
-    if (acc != O_WRONLY && ctl_render(fs, n->ctl_id, &h->data, &h->len) < 0) {
-        free(h);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    pthread_mutex_lock(&ctl_lock);
-    h->no = ctl_next_no++;
-    h->next = ctl_handles;
-    ctl_handles = h;
-    pthread_mutex_unlock(&ctl_lock);
-    fi->fh = h->no;
+    fi->fh = fh;
     fi->direct_io = 1;
     fi->keep_cache = 0;
     if (fuse_reply_open(req, fi) != 0)
-        ctl_release(h->no);
+        ctl_fh_release(fs, fh);
 }
 
-static void ctl_read(fuse_req_t req, ctl_fh_t *h, size_t size, off_t off)
+static void reply_buf(void *ctx, const char *data, size_t len)
 {
-    if (off < 0 || (size_t)off >= h->len) {
-        fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
-    fuse_reply_buf(req, h->data + off, n);
+    fuse_reply_buf(ctx, data, len);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -331,19 +250,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         fuse_reply_err(req, EROFS);
         return;
     }
-    ctl_fh_t *h = ctl_get(fi->fh);
-    if (!h || !h->writable || h->id != CTL_CONTROL) {
-        if (h)
-            ctl_put(h);
-        fuse_reply_err(req, EBADF);
-        return;
-    }
-    int rc = ctl_exec(fs, buf, size);
-    ctl_put(h);
+    int rc = ctl_fh_write(fs, fi->fh, buf, size);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
         fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    ffs_t *fs = FS(req);
+    ffs_node_t *n = ffs_tree_node(&fs->tree, ino);
+    int rc = n && n->kind == FFS_N_CTL_FILE && fi->fh ? ctl_fh_flush(fs, fi->fh) : 0;
+    fuse_reply_err(req, -rc);
 }
 
 /* ---- model files -------------------------------------------------------------- */
@@ -387,13 +306,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         return;
     }
     if (n->kind == FFS_N_CTL_FILE && fi->fh) {
-        ctl_fh_t *h = ctl_get(fi->fh);
-        if (!h) {
-            fuse_reply_err(req, EBADF);
-            return;
-        }
-        ctl_read(req, h, size, off);
-        ctl_put(h);
+        if (off < 0 || ctl_fh_read(fs, fi->fh, size, (uint64_t)off, reply_buf, req) < 0)
+            fuse_reply_err(req, off < 0 ? EINVAL : EBADF);
         return;
     }
     if (n->kind != FFS_N_FILE || !n->src || off < 0) {
@@ -407,7 +321,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     ffs_node_t *n = ffs_tree_node(&FS(req)->tree, ino);
     if (n && n->kind == FFS_N_CTL_FILE && fi->fh)
-        ctl_release(fi->fh);
+        ctl_fh_release(FS(req), fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -495,6 +409,7 @@ static const struct fuse_lowlevel_ops ops = {
     .open = op_open,
     .read = op_read,
     .write = op_write,
+    .flush = op_flush,
     .release = op_release,
     .mknod = op_mknod,
     .mkdir = op_mkdir,

@@ -30,6 +30,8 @@ static const struct fuse_opt opt_table[] = {
     OPT("ram=%s", ram, 0),
     OPT("prefetch", prefetch, 1),
     OPT("noprefetch", prefetch, 0),
+    OPT("--force", force, 1),
+    OPT("force", force, 1),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -105,9 +107,14 @@ int ffs_opts_parse(int argc, char **argv, ffs_opts_t *o, char *err, size_t errle
     if (!o->model_dir || !o->mountpoint)
         return fu_err(err, errlen, FFS_EXIT_USAGE, "usage: flashfs [options] MODEL_DIR MOUNTPOINT (see --help)");
     if (o->ram) {
-        int rc = fu_parse_size(o->ram, &o->budget);
+        int rc = fu_parse_ram(o->ram, o->force, &o->budget);
+        char b[32];
+        if (rc == -E2BIG)
+            return fu_err(err, errlen, FFS_EXIT_USAGE, "--ram %s is more than the physical RAM (%s); add --force to "
+                          "use it anyway", o->ram, fu_format_size(fu_phys_ram(), b, sizeof b));
         if (rc < 0)
-            return fu_err(err, errlen, FFS_EXIT_USAGE, "bad --ram value '%s' (use e.g. 512M, 2G or 25%%)", o->ram);
+            return fu_err(err, errlen, FFS_EXIT_USAGE, "bad --ram value '%s' (decimal with a unit: 512M, 2G or 25%%)",
+                          o->ram);
     } else {
         o->budget = fu_phys_ram() / 100 * FFS_DEFAULT_RAM_PCT;
         if (!o->budget)
@@ -129,6 +136,9 @@ void ffs_opts_usage(const char *prog)
            "    --ram SIZE, -o ram=SIZE   RAM budget (K/M/G suffix or %% of physical RAM;\n"
            "                              default %d%% of physical RAM, minimum 4M)\n"
            "    -o noprefetch             start with the layer prefetcher off\n"
+           "    --force, -o force         accept a --ram larger than physical RAM\n"
+           "    -o ro                     read-only to the kernel too (ro in /proc/mounts);\n"
+           "                              .flashfs/control then refuses commands (EROFS)\n"
            "    -f                        stay in the foreground\n"
            "    -d, -o debug              foreground with libfuse request tracing\n"
            "    -V, --version             print the version and exit\n"

@@ -6,6 +6,7 @@
  * the foreground before daemonizing, so a bad invocation prints one line on stderr and
  * exits with its FFS_EXIT_* code. Threads (evictor, helper) start after daemonizing. */
 #include "ffs.h"
+#include "ffs_io.h"
 #include "ffs_watch.h"
 #include "ffs_check.h"
 #include "ffs_exit.h"
@@ -102,9 +103,11 @@ static int add_default_opts(ffs_opts_t *o, const char *fsname)
     return rc ? -ENOMEM : 0;
 }
 
+/* Mount and serve until unmounted. Every step is undone in reverse order on every path
+ * (libfuse's passthrough_ll.c order): the prefetcher and the evictor stop while the
+ * session they use still exists, then unmount, signal handlers, session. */
 static int serve(ffs_t *fs, ffs_opts_t *o)
 {
-    char err[512] = "";
     if (add_default_opts(o, fs->tree.model_real) < 0) {
         fprintf(stderr, "flashfs: out of memory\n");
         return FFS_EXIT_INTERNAL;
@@ -113,39 +116,34 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
     if (!se)
         return FFS_EXIT_USAGE; /* libfuse printed which option it rejected */
     fs->se = se;
-    int code = FFS_EXIT_OK;
+    int code = FFS_EXIT_INTERNAL, rc;
     if (fuse_set_signal_handlers(se) != 0) {
-        fuse_session_destroy(se);
         fprintf(stderr, "flashfs: cannot install signal handlers\n");
-        return FFS_EXIT_INTERNAL;
+        goto out_session;
     }
     if (fuse_session_mount(se, o->mountpoint) != 0) {
-        fuse_remove_signal_handlers(se);
-        fuse_session_destroy(se);
         fprintf(stderr, "flashfs: mounting %s failed\n", o->mountpoint);
-        return FFS_EXIT_MOUNT_FAILED;
+        code = FFS_EXIT_MOUNT_FAILED;
+        goto out_signals;
     }
+    if (ffs_io_install(se) < 0)
+        fu_log(FU_LOG_WARN, "cannot install the session I/O: O_TMPFILE will fail with EOPNOTSUPP");
     char b[32];
     fu_log(FU_LOG_INFO, "mounted %s on %s: %zu files, budget %s", o->model_dir, o->mountpoint,
            fs->n_backing_files, fu_format_size(atomic_load(&fs->ca.budget), b, sizeof b));
-    if (fuse_daemonize(o->foreground) != 0) {
-        code = FFS_EXIT_INTERNAL;
-        goto out;
-    }
+    if (fuse_daemonize(o->foreground) != 0)
+        goto out_unmount;
     if (!o->foreground)
         fu_log_to_syslog(1);
-    int rc = ca_start(&fs->ca, se);
-    if (rc < 0) {
+    if ((rc = ca_start(&fs->ca, se)) < 0) {
         fu_log(FU_LOG_ERR, "cannot start the evictor: %s", strerror(-rc));
-        code = FFS_EXIT_INTERNAL;
-        goto out;
+        goto out_unmount;
     }
-    rc = pf_start(&fs->pf, &fs->ca, &fs->prefetch_on, &fs->prefetch_depth);
-    if (rc < 0) {
+    if ((rc = pf_start(&fs->pf, &fs->ca, &fs->prefetch_on, &fs->prefetch_depth)) < 0) {
         fu_log(FU_LOG_ERR, "cannot start the prefetcher: %s", strerror(-rc));
-        code = FFS_EXIT_INTERNAL;
-        goto out;
+        goto out_cache;
     }
+    code = FFS_EXIT_OK;
     ffs_watch_t watch;              /* backing files changing under the mount */
     int have_watch = ffs_watch_start(&watch, fs) == 0;
     if (!have_watch)
@@ -172,11 +170,13 @@ static int serve(ffs_t *fs, ffs_opts_t *o)
     if (have_watch)
         ffs_watch_stop(&watch);
     pf_stop(&fs->pf);
+out_cache:
     ca_stop(&fs->ca);
-out:
-    (void)err;
+out_unmount:
     fuse_session_unmount(se);
+out_signals:
     fuse_remove_signal_handlers(se);
+out_session:
     fuse_session_destroy(se);
     fs->se = NULL;
     return code;

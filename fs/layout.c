@@ -221,8 +221,42 @@ static int check_json(ly_file_t *f, fu_read_fn rd, void *ctx, int is_index)
     return rc;
 }
 
+/* The model-wide bounds before parsing: the safetensors header length (first 8 bytes) or
+ * the GGUF tensor count (bytes 8..15 after magic and version) against what is left. 0, or
+ * -E2BIG with the reason in ly->limit_error. An unreadable prefix is left to the parser. */
+static int precheck(ly_layout_t *ly, const char *relpath, int kind, fu_read_fn rd, void *ctx, uint64_t size)
+{
+    uint8_t b[16];
+    if (size < 16 || rd(ctx, b, sizeof b, 0) < 0)
+        return 0;
+    uint64_t v = 0;
+    int at = kind == LY_SAFETENSORS ? 0 : 8;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[at + i];
+    int counted = kind == LY_SAFETENSORS && v <= ST_MAX_HEADER && v <= size - 8;
+    if (counted && ly->header_bytes + v > LY_MAX_HEADER_TOTAL) {
+        snprintf(ly->limit_error, sizeof ly->limit_error, "%.80s: the safetensors headers of the model pass the "
+                 "limit of %llu MiB in total (LY_MAX_HEADER_TOTAL)", relpath, LY_MAX_HEADER_TOTAL >> 20);
+        return -E2BIG;
+    }
+    if (kind == LY_GGUF && !memcmp(b, "GGUF", 4) && v > LY_MAX_TENSORS - ly->n_tensors_total) {
+        snprintf(ly->limit_error, sizeof ly->limit_error, "%.80s: the model has more than %u tensors "
+                 "(LY_MAX_TENSORS)", relpath, LY_MAX_TENSORS);
+        return -E2BIG;
+    }
+    if (counted)
+        ly->header_bytes += v;
+    return 0;
+}
+
 int ly_add_file(ly_layout_t *ly, const char *relpath, fu_read_fn rd, void *ctx, uint64_t size)
 {
+    int kind = ends_with(relpath, ".safetensors") ? LY_SAFETENSORS : ends_with(relpath, ".gguf") ? LY_GGUF : LY_PLAIN;
+    if (kind != LY_PLAIN) {
+        int prc = precheck(ly, relpath, kind, rd, ctx, size);
+        if (prc < 0)
+            return prc;
+    }
     ly_file_t *nf = realloc(ly->files, (ly->n_files + 1) * sizeof *nf);
     if (!nf)
         return -ENOMEM;
@@ -252,6 +286,13 @@ int ly_add_file(ly_layout_t *ly, const char *relpath, fu_read_fn rd, void *ctx, 
         free_file(f);
         return -ENOMEM;
     }
+    if (!rc && f->n_tensors > LY_MAX_TENSORS - ly->n_tensors_total) {
+        snprintf(ly->limit_error, sizeof ly->limit_error, "%.80s: the model has more than %u tensors "
+                 "(LY_MAX_TENSORS)", relpath, LY_MAX_TENSORS);
+        free_file(f);
+        return -E2BIG;
+    }
+    ly->n_tensors_total += f->n_tensors;
     if (rc) {
         /* Served as plain bytes; the reason stays in the layout (the caller logs it). */
         free_file(f);

@@ -32,13 +32,60 @@ typedef struct {
 /* Largest prefetch depth accepted (groups ahead of the reader). */
 #define CTL_MAX_DEPTH 64
 
+/* Longest command line accepted (bytes, without the newline). */
+#define CTL_MAX_LINE 4096
+
 /* Parse one command line (no newline; len bytes, not NUL-terminated). Pure: no side
  * effects. 0, or -EINVAL with the reason in err. */
 int ctl_parse(const char *line, size_t len, ctl_cmd_t *out, char *err, size_t errlen);
 
-/* Execute every line of buf (commands separated by newlines). Stops at the first bad
- * command: -EINVAL and the reason goes to last_error. 0 when all succeeded. */
-int ctl_exec(struct ffs *fs, const char *buf, size_t len);
+/* Copy in[0..len) to out as text safe to show: well-formed UTF-8 is kept, invalid bytes
+ * and control characters become \xNN, a backslash becomes \\; truncated at a character
+ * boundary to fit outlen (NUL-terminated). Returns the length written. */
+size_t ctl_escape(const char *in, size_t len, char *out, size_t outlen);
+
+/* Execute one command line (no newline) under fs->cmd_mu: 0, or -EINVAL with the reason
+ * (escaped) in last_error. A successful command other than a blank line or comment clears
+ * last_error. */
+int ctl_exec_line(struct ffs *fs, const char *line, size_t len);
+
+/* ---- open files of `.flashfs/` (control_fh.c) ------------------------------------- */
+
+#define CTL_MAX_HANDLES 4096            /* open control files per mount (-ENFILE beyond) */
+#define CTL_STALE_CAP (32u << 20)       /* bytes of superseded snapshots still held open */
+#define CTL_SHARE_MS 100                /* stats/metrics: an open shares a snapshot this young */
+
+typedef struct ctl_reg ctl_reg_t;
+
+/* Called by ctl_fh_read with the bytes to reply (data NULL when len is 0). */
+typedef void (*ctl_reply_fn)(void *ctx, const char *data, size_t len);
+
+/* A registry of open control files for one mount. 0 or -ENOMEM. */
+int ctl_reg_new(ctl_reg_t **out);
+
+/* Free the registry and every handle and snapshot (NULL-safe; after the session ended). */
+void ctl_reg_free(ctl_reg_t *r);
+
+/* Open handles and bytes of live snapshots right now. */
+void ctl_reg_usage(ctl_reg_t *r, uint64_t *open, uint64_t *bytes);
+
+/* Open control file id (rd: take a snapshot; wr: accept commands). Handle number in *fh.
+ * 0, -ENOMEM, or -ENFILE (too many open handles, or too many snapshot bytes held). */
+int ctl_fh_open(struct ffs *fs, int id, int rd, int wr, uint64_t *fh);
+
+/* Reply up to size bytes at off of handle fh's snapshot through reply. 0 or -EBADF. */
+int ctl_fh_read(struct ffs *fs, uint64_t fh, size_t size, uint64_t off, ctl_reply_fn reply, void *ctx);
+
+/* Bytes written to handle fh: execute every completed line. 0, -EINVAL (a line failed or
+ * is longer than CTL_MAX_LINE; the rest of buf is dropped), -EBADF, -ENOMEM. */
+int ctl_fh_write(struct ffs *fs, uint64_t fh, const char *buf, size_t size);
+
+/* close() of a descriptor of fh: execute a pending line without newline. 0 or -EINVAL. */
+int ctl_fh_flush(struct ffs *fs, uint64_t fh);
+
+/* Last close of fh: execute a pending line (errors only to last_error), free the handle
+ * once no request uses it. */
+void ctl_fh_release(struct ffs *fs, uint64_t fh);
 
 /* Render control file `id` (CTL_* of ffs.h) into a malloc'd buffer. 0 or -ENOMEM. */
 int ctl_render(struct ffs *fs, int id, char **out, size_t *len);

@@ -42,7 +42,11 @@ typedef struct ffs {
     uint64_t ctl_ino[CTL_N];
     _Atomic uint64_t *nlookup;      /* kernel lookup count per inode (index ino - 1) */
     pthread_mutex_t err_mu;
-    char last_error[512];           /* reason of the last rejected control command */
+    char last_error[512];           /* reason of the last rejected control command (escaped) */
+    _Atomic uint64_t err_gen;       /* bumped whenever last_error changes */
+    pthread_mutex_t cmd_mu;         /* control commands run one at a time */
+    struct ctl_reg *ctl;            /* open control files (control_fh.c) */
+    int have_mu;                    /* err_mu and cmd_mu initialised */
     _Atomic int prefetch_on;
     _Atomic int prefetch_depth;
     unsigned conn_max_readahead;    /* negotiated at FUSE init */
@@ -65,7 +69,8 @@ const struct fuse_lowlevel_ops *ffs_lowlevel_ops(void);
 /* Answer a READ of model file n (ffs_read.c). */
 void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t off);
 
-/* Remember a control-command error for `.flashfs/last_error`. */
+/* Remember a control-command error for `.flashfs/last_error` (escaped with ctl_escape);
+ * an empty msg clears it. */
 void ffs_set_last_error(ffs_t *fs, const char *msg);
 
 #endif

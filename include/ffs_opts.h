@@ -23,6 +23,7 @@ typedef struct {
     int show_help;              /* -h / --help */
     int show_version;           /* -V / --version */
     int prefetch;               /* -o prefetch / noprefetch (default on) */
+    int force;                  /* --force / -o force: accept --ram above physical RAM */
     struct fuse_args args;      /* what libfuse gets (argv[0] + unknown options) */
 } ffs_opts_t;
 

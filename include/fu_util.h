@@ -46,8 +46,12 @@ int fu_copy_file(const char *src, const char *dst);
 int fu_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
 
 /* Parse a size: "123", "64K", "1.5G", "2GiB", "512MB" (binary units), or "25%" of
- * physical RAM. Result in bytes. -EINVAL for garbage, -ERANGE on overflow. */
+ * physical RAM; decimal digits only (no hex, no exponent, no sign). Result in bytes.
+ * -EINVAL for garbage, -ERANGE when it does not fit 64 bits. */
 int fu_parse_size(const char *s, uint64_t *out);
+
+/* A RAM budget: fu_parse_size, and -E2BIG when it exceeds physical RAM unless force. */
+int fu_parse_ram(const char *s, int force, uint64_t *out);
 
 /* Format bytes as "1.50 GiB" into buf. Returns buf. */
 char *fu_format_size(uint64_t bytes, char *buf, size_t len);

@@ -54,13 +54,25 @@ typedef struct {
     size_t n_groups;
     ly_group_t *groups;         /* in execution order after ly_finish() */
     int n_layers;               /* highest layer index + 1 (or from config) */
+    uint64_t n_tensors_total;   /* tensors over all files (<= LY_MAX_TENSORS) */
+    uint64_t header_bytes;      /* safetensors JSON header bytes over all files (<= LY_MAX_HEADER_TOTAL) */
+    char limit_error[200];      /* why ly_add_file returned -E2BIG */
 } ly_layout_t;
+
+/* Bounds over ALL files of a model (a sharded model counts once): beyond them the model
+ * is refused (ly_add_file: -E2BIG) so that the mount's memory and the `layout` document
+ * stay bounded whatever the headers claim. The largest public models (DeepSeek-V3, Kimi
+ * K2: ~10^5 tensors, ~15 MB of headers) fit with room to spare. */
+#define LY_MAX_TENSORS (1u << 18)               /* 262144 tensors */
+#define LY_MAX_HEADER_TOTAL (64ull << 20)       /* 64 MiB of safetensors headers */
 
 /* Initialise an empty layout. */
 void ly_init(ly_layout_t *ly);
 
 /* Add one file: parse it by its name (*.safetensors, *.gguf) through rd; anything else,
- * or a parse failure, is kept as a plain file. Returns the file index (>= 0) or -ENOMEM. */
+ * or a parse failure, is kept as a plain file. Returns the file index (>= 0), -ENOMEM, or
+ * -E2BIG when the model would pass LY_MAX_TENSORS or LY_MAX_HEADER_TOTAL (reason in
+ * ly->limit_error; the file is not added). */
 int ly_add_file(ly_layout_t *ly, const char *relpath, fu_read_fn rd, void *ctx, uint64_t size);
 
 /* Assign tensors to groups, order groups in execution order. Call once after all
@@ -78,6 +90,11 @@ ly_file_t *ly_find_file(const ly_layout_t *ly, const char *relpath);
 
 /* The layout as a JSON document (malloc'd string, pretty or compact), NULL on ENOMEM. */
 char *ly_to_json(const ly_layout_t *ly, int pretty);
+
+struct cJSON;
+/* The compact document, built one tensor at a time (peak memory ~ the text); extra, when
+ * not NULL, may add members to file i's object (before "tensors"); < 0 fails it. */
+char *ly_to_json_extra(const ly_layout_t *ly, int (*extra)(void *ctx, size_t file, struct cJSON *obj), void *ctx);
 
 /* Release everything. */
 void ly_free(ly_layout_t *ly);

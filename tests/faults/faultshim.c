@@ -31,6 +31,10 @@
  *     "KIND PATH OFF LEN\n"  (the intercepted call's offset and length)
  * so tests can check that the fault was really hit.
  *
+ * Threads: with FFS_FAULT_THREAD_FAIL=N the N-th pthread_create call of the process
+ * (1-based) fails with EAGAIN and logs "thread - N 0" (a daemon whose evictor or
+ * prefetcher cannot start).
+ *
  * Without FFS_FAULT_FILE and FFS_FAULT_SPEC every call goes straight to libc.
  * Under AddressSanitizer built with gcc (libasan is a shared library) the preload needs
  * ASAN_OPTIONS=verify_asan_link_order=0; clang's static ASan runtime defines pread in the
@@ -405,4 +409,28 @@ ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
     return preadv_common(fd, iov, cnt, off, flags, 2);
+}
+
+/* ---- threads ------------------------------------------------------------------ */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static long fs_thread_calls;
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    static pthread_create_fn real;
+    if (!real)
+        real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    const char *n = getenv("FFS_FAULT_THREAD_FAIL");
+    long k = __atomic_add_fetch(&fs_thread_calls, 1, __ATOMIC_RELAXED);
+    if (n && *n && k == atol(n)) {
+        const char *logp = getenv("FFS_FAULT_LOG");
+        FILE *f = logp && *logp ? fopen(logp, "a") : NULL;
+        if (f) {
+            fprintf(f, "thread - %ld 0\n", k);
+            fclose(f);
+        }
+        return EAGAIN;
+    }
+    return real ? real(t, attr, fn, arg) : ENOSYS;
 }

@@ -1,6 +1,9 @@
 /* it_mount_ro.c — the mount is read-only: every kind of write fails with EROFS and
  * changes nothing, neither through the mount nor in the backing directory. The tests
- * run on a private copy of model files (a bug must never damage the fixtures). */
+ * run on a private copy of model files (a bug must never damage the fixtures).
+ * Issue 13 item 9: `-o ro` (ro in /proc/mounts, ST_RDONLY, O_TMPFILE EROFS, no control
+ * commands), `truncate .flashfs/control` fails with EPERM, and the control files are
+ * owner-only so that other users (allow_other) cannot list a 0700 directory's files. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "fu_util.h"
@@ -164,12 +170,173 @@ START_TEST(every_write_fails_with_erofs)
 }
 END_TEST
 
+/* The options field of m's line in /proc/self/mounts, into out. */
+static void mount_opts(const it_mount_t *m, char *out, size_t len)
+{
+    FILE *f = fopen("/proc/self/mounts", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[8192], dev[4096], dir[4096], type[256], opts[4096];
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%4095s %4095s %255s %4095s", dev, dir, type, opts) == 4 && !strcmp(dir, m->mnt))
+            snprintf(out, len, "%s", opts);
+    fclose(f);
+    ck_assert_msg(out[0], "%s not in /proc/self/mounts", m->mnt);
+}
+
+/* Default mount: rw to the kernel only so that `control` takes commands; O_TMPFILE fails
+ * with EROFS (answered by ffs_io.c: libfuse 3.14 has no tmpfile operation and its ENOSYS
+ * became EOPNOTSUPP); truncating `control` fails with EPERM while `>` (O_TRUNC) still
+ * writes commands. */
+START_TEST(default_mount_truncate_tmpfile)
+{
+    it_mount_t m;
+    char err[2048], p[4200], o[4096];
+    ck_assert_msg(it_mount_start(&m, "tests/fixtures/demo", NULL, err, sizeof err) == 0, "%s", err);
+    mount_opts(&m, o, sizeof o);
+    ck_assert_msg(!strncmp(o, "rw,", 3), "options %s", o);
+    EXPECT_EROFS(open(m.mnt, O_TMPFILE | O_RDWR, 0600));
+    EXPECT_EROFS(open(m.mnt, O_TMPFILE | O_RDWR, 0600)); /* not turned into EOPNOTSUPP later */
+    EXPECT_EROFS(open(m.mnt, O_TMPFILE | O_WRONLY | O_EXCL, 0600));
+    it_mpath(&m, ".flashfs/control", p, sizeof p);
+    errno = 0;
+    ck_assert_int_eq(truncate(p, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(truncate(p, 100), -1);
+    ck_assert_int_eq(errno, EPERM);
+    EXPECT_EROFS(truncate(it_mpath(&m, "config.json", p, sizeof p), 0));
+    it_mpath(&m, ".flashfs/control", p, sizeof p);
+    int fd = open(p, O_WRONLY | O_TRUNC | O_CREAT, 0644); /* what a shell's `>` does */
+    ck_assert_int_ge(fd, 0);
+    errno = 0;
+    ck_assert_int_eq(ftruncate(fd, 0), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(write(fd, "ram 12M\n", 8), 8);
+    ck_assert_int_eq(close(fd), 0);
+    char *t;
+    size_t l;
+    ck_assert_int_eq(it_ctl_read(&m, "stats", &t, &l), 0);
+    ck_assert_ptr_nonnull(strstr(t, "\"budget_bytes\":\t12582912"));
+    free(t);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+}
+END_TEST
+
+/* -o ro: read-only to the kernel too; control files readable, commands refused. */
+START_TEST(ro_option)
+{
+    it_mount_t m;
+    char err[2048], p[4200], o[4096];
+    const char *args[] = { "-o", "ro", NULL };
+    ck_assert_msg(it_mount_start(&m, "tests/fixtures/demo", args, err, sizeof err) == 0, "%s", err);
+    mount_opts(&m, o, sizeof o);
+    ck_assert_msg(!strncmp(o, "ro,", 3), "options %s", o);
+    struct statvfs sv;
+    ck_assert_int_eq(statvfs(m.mnt, &sv), 0);
+    ck_assert_uint_eq(sv.f_flag & ST_RDONLY, ST_RDONLY);
+    EXPECT_EROFS(open(m.mnt, O_TMPFILE | O_RDWR, 0600));
+    EXPECT_EROFS(open(it_mpath(&m, ".flashfs/control", p, sizeof p), O_WRONLY));
+    EXPECT_EROFS(truncate(p, 0));
+    ck_assert_int_eq(it_ctl_write(&m, "ram 12M"), -EROFS);
+    char *t;
+    size_t l;
+    ck_assert_int_eq(it_ctl_read(&m, "stats", &t, &l), 0);
+    ck_assert_ptr_nonnull(strstr(t, "\"budget_bytes\""));
+    free(t);
+    char a[65], b[65];
+    ck_assert_int_eq(it_sha256_file("tests/fixtures/demo/config.json", 4096, a), 0);
+    ck_assert_int_eq(it_sha256_file(it_mpath(&m, "config.json", p, sizeof p), 4096, b), 0);
+    ck_assert_str_eq(a, b);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+}
+END_TEST
+
+/* In a child as uid/gid 65534: errno of open(path, flags), 0 when it opened. */
+static int errno_as_nobody(const char *path, int flags)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        int e = 0;
+        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
+            e = -1;
+        } else {
+            int fd = open(path, flags);
+            e = fd < 0 ? errno : 0;
+        }
+        if (write(pfd[1], &e, sizeof e) != (ssize_t)sizeof e)
+            _exit(2);
+        _exit(0);
+    }
+    close(pfd[1]);
+    int e = -2;
+    ck_assert_int_eq(read(pfd[0], &e, sizeof e), (ssize_t)sizeof e);
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_int_ne(e, -1);
+    return e;
+}
+
+/* With allow_other, a 0700 directory's file names must not reach other users through
+ * stats/metrics/layout: those files are owner-only (0400, owned by the mounting uid). */
+START_TEST(control_files_owner_only)
+{
+    char model[2048], p[4200];
+    make_model(model, sizeof model);
+    ck_assert_int_eq(chmod(model, 0755), 0); /* the mount root mirrors it */
+    snprintf(p, sizeof p, "%s/private", model);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/private/secret-name.safetensors", model);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/dev/qwen2-bl-bf16/model.safetensors", p), 0);
+    it_mount_t m;
+    char err[2048];
+    const char *args[] = { "-o", "allow_other", NULL };
+    ck_assert_msg(it_mount_start(&m, model, args, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(chmod(m.dir, 0755), 0); /* let uid 65534 reach the mountpoint */
+    char *t;
+    size_t l;
+    ck_assert_int_eq(it_ctl_read(&m, "stats", &t, &l), 0);
+    ck_assert_ptr_nonnull(strstr(t, "secret-name")); /* the owner sees everything */
+    free(t);
+    const char *names[] = { "stats", "metrics", "layout", "last_error" };
+    for (int i = 0; i < 4; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, ".flashfs/%s", names[i]);
+        struct stat st;
+        ck_assert_int_eq(stat(it_mpath(&m, rel, p, sizeof p), &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0400);
+        ck_assert_uint_eq(st.st_uid, getuid());
+        ck_assert_msg(errno_as_nobody(p, O_RDONLY) == EACCES, "uid 65534 could open %s", rel);
+    }
+    struct stat st;
+    ck_assert_int_eq(stat(it_mpath(&m, ".flashfs/control", p, sizeof p), &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_int_eq(errno_as_nobody(p, O_WRONLY), EACCES);
+    ck_assert_int_eq(errno_as_nobody(p, O_RDONLY), EACCES);
+    /* what the mirror itself shows follows the backing modes: the file in private/ is
+     * out of reach, the public one is readable */
+    ck_assert_int_eq(errno_as_nobody(it_mpath(&m, "private/secret-name.safetensors", p, sizeof p), O_RDONLY),
+                     EACCES);
+    ck_assert_int_eq(errno_as_nobody(it_mpath(&m, "config.json", p, sizeof p), O_RDONLY), 0);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+    it_rm_rf(model);
+}
+END_TEST
+
 Suite *it_mount_ro_suite(void)
 {
     Suite *s = suite_create("it_mount_ro");
     TCase *tc = tcase_create("erofs");
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_test(tc, every_write_fails_with_erofs);
+    tcase_add_test(tc, default_mount_truncate_tmpfile);
+    tcase_add_test(tc, ro_option);
+    tcase_add_test(tc, control_files_owner_only);
     suite_add_tcase(s, tc);
     return s;
 }

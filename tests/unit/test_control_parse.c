@@ -2,11 +2,13 @@
  * parser (fs/ffs_opts.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "control.h"
 #include "ffs_exit.h"
 #include "ffs_opts.h"
+#include "fu_util.h"
 
 static int parse(const char *s, ctl_cmd_t *c, char *err)
 {
@@ -107,6 +109,85 @@ static int opts(ffs_opts_t *o, char *err, int n, char **argv)
     return ffs_opts_parse(n, argv, o, err, 256);
 }
 
+/* issue 13 item 8: `ram` takes the strict size grammar and refuses more than physical RAM
+ * unless the word `force` follows */
+START_TEST(cmd_ram_strict_force)
+{
+    ctl_cmd_t c;
+    char err[256], line[128];
+    uint64_t ram = fu_phys_ram();
+    ck_assert_uint_gt(ram, 0);
+    ck_assert_int_eq(parse("ram 1e19", &c, err), -EINVAL);
+    ck_assert_str_eq(err, "ram: bad size '1e19' (decimal with a unit: 512M, 2G or 25%)");
+    ck_assert_int_eq(parse("ram 0x40M", &c, err), -EINVAL);
+    ck_assert_str_eq(err, "ram: bad size '0x40M' (decimal with a unit: 512M, 2G or 25%)");
+    ck_assert_int_eq(parse("ram 99999999999T force", &c, err), -EINVAL);
+    ck_assert_str_eq(err, "ram: 99999999999T is too large");
+    snprintf(line, sizeof line, "ram %lluK", (unsigned long long)(ram / 1024 + 1));
+    ck_assert_int_eq(parse(line, &c, err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "is more than the physical RAM"));
+    ck_assert_ptr_nonnull(strstr(err, "force' to set it anyway"));
+    strcat(line, " force");
+    ck_assert_int_eq(parse(line, &c, err), 0);
+    ck_assert_int_eq(c.op, CTL_CMD_RAM);
+    ck_assert_uint_eq(c.value, (ram / 1024 + 1) * 1024);
+    ck_assert_int_eq(parse("ram 8M force", &c, err), 0);
+    ck_assert_uint_eq(c.value, 8ull << 20);
+    ck_assert_int_eq(parse("ram 8M forced", &c, err), -EINVAL);
+    ck_assert_str_eq(err, "usage: ram SIZE [force] (e.g. ram 2G)");
+}
+END_TEST
+
+/* issue 13 item 8: what goes to last_error is valid UTF-8 without control characters */
+START_TEST(escape_text)
+{
+    char out[64];
+    const char in1[] = "frob\xff\xfe x";
+    ck_assert_uint_eq(ctl_escape(in1, strlen(in1), out, sizeof out), 14);
+    ck_assert_str_eq(out, "frob\\xff\\xfe x");
+    const char in2[] = "caf\xc3\xa9 \x01\x7f a\\b";
+    ctl_escape(in2, strlen(in2), out, sizeof out);
+    ck_assert_str_eq(out, "caf\xc3\xa9 \\x01\\x7f a\\\\b");
+    /* a sequence cut by truncation (%.40s in a message) is escaped byte by byte */
+    const char in3[] = "x\xe2\x82";
+    ctl_escape(in3, strlen(in3), out, sizeof out);
+    ck_assert_str_eq(out, "x\\xe2\\x82");
+    /* output truncated at a character boundary, NUL-terminated */
+    ck_assert_uint_eq(ctl_escape(in1, strlen(in1), out, 8), 4);
+    ck_assert_str_eq(out, "frob");
+    ck_assert_uint_eq(ctl_escape("\xc3\xa9\xc3\xa9", 4, out, 4), 2);
+    ck_assert_str_eq(out, "\xc3\xa9");
+}
+END_TEST
+
+/* --ram above physical RAM needs --force (or -o force) */
+START_TEST(opts_force)
+{
+    ffs_opts_t o;
+    char err[256], ram[64];
+    snprintf(ram, sizeof ram, "%lluK", (unsigned long long)(fu_phys_ram() / 1024 + 1));
+    char *a1[] = { "flashfs", "--ram", ram, "/m", "/mnt" };
+    ck_assert_int_eq(opts(&o, err, 5, a1), FFS_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(err, "is more than the physical RAM"));
+    ck_assert_ptr_nonnull(strstr(err, "add --force to use it anyway"));
+    ffs_opts_free(&o);
+    char *a2[] = { "flashfs", "--force", "--ram", ram, "/m", "/mnt" };
+    ck_assert_int_eq(opts(&o, err, 6, a2), 0);
+    ck_assert_uint_eq(o.budget, (fu_phys_ram() / 1024 + 1) * 1024);
+    ffs_opts_free(&o);
+    char opt[96];
+    snprintf(opt, sizeof opt, "ram=%s,force", ram);
+    char *a3[] = { "flashfs", "/m", "/mnt", "-o", opt };
+    ck_assert_int_eq(opts(&o, err, 5, a3), 0);
+    ck_assert_int_eq(o.force, 1);
+    ffs_opts_free(&o);
+    char *a4[] = { "flashfs", "--ram", "0x40M", "/m", "/mnt" };
+    ck_assert_int_eq(opts(&o, err, 5, a4), FFS_EXIT_USAGE);
+    ck_assert_str_eq(err, "bad --ram value '0x40M' (decimal with a unit: 512M, 2G or 25%)");
+    ffs_opts_free(&o);
+}
+END_TEST
+
 START_TEST(opts_forms)
 {
     ffs_opts_t o;
@@ -171,6 +252,9 @@ Suite *control_parse_suite(void)
     tcase_add_test(t, cmd_limits);
     tcase_add_test(t, opts_forms);
     tcase_add_test(t, opts_errors);
+    tcase_add_test(t, cmd_ram_strict_force);
+    tcase_add_test(t, escape_text);
+    tcase_add_test(t, opts_force);
     suite_add_tcase(s, t);
     return s;
 }

@@ -444,6 +444,104 @@ START_TEST(json_document)
 }
 END_TEST
 
+/* ------------------------------------------- model-wide bounds (issue 13 item 5) --- */
+
+/* A safetensors image of n one-byte U8 tensors "t0".."t{n-1}" (malloc'd). */
+static unsigned char *many_tensors(uint32_t n, size_t *size)
+{
+    size_t cap = (size_t)n * 72 + 16, k = 0;
+    char *json = malloc(cap);
+    ck_assert_ptr_nonnull(json);
+    json[k++] = '{';
+    for (uint32_t i = 0; i < n; i++)
+        k += (size_t)snprintf(json + k, cap - k, "%s\"t%u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%u,%u]}",
+                              i ? "," : "", i, i, i + 1);
+    json[k++] = '}';
+    *size = 8 + k + n;
+    unsigned char *b = calloc(1, *size);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)k >> (8 * i));
+    memcpy(b + 8, json, k);
+    free(json);
+    return b;
+}
+
+/* More tensors than LY_MAX_TENSORS over two shards: the second shard is refused with
+ * -E2BIG and a reason naming the limit; each shard alone is fine. */
+START_TEST(tensor_count_bound_over_shards)
+{
+    size_t sa, sb;
+    unsigned char *a = many_tensors(LY_MAX_TENSORS / 2 + 1, &sa);
+    unsigned char *b = many_tensors(LY_MAX_TENSORS / 2, &sb);
+    ly_layout_t ly;
+    ly_init(&ly);
+    ck_assert_int_eq(add_mem(&ly, "model-00001-of-00002.safetensors", a, sa), 0);
+    ck_assert_uint_eq(ly.files[0].n_tensors, LY_MAX_TENSORS / 2 + 1);
+    ck_assert_int_eq(add_mem(&ly, "model-00002-of-00002.safetensors", b, sb), -E2BIG);
+    ck_assert_str_eq(ly.limit_error, "model-00002-of-00002.safetensors: the model has more than 262144 tensors "
+                                     "(LY_MAX_TENSORS)");
+    ck_assert_uint_eq(ly.n_files, 1);
+    ck_assert_uint_eq(ly.n_tensors_total, LY_MAX_TENSORS / 2 + 1);
+    ly_free(&ly);
+    /* exactly the limit is accepted */
+    ly_init(&ly);
+    free(a);
+    a = many_tensors(LY_MAX_TENSORS / 2, &sa);
+    ck_assert_int_eq(add_mem(&ly, "a.safetensors", a, sa), 0);
+    ck_assert_int_eq(add_mem(&ly, "b.safetensors", b, sb), 1);
+    ck_assert_uint_eq(ly.n_tensors_total, LY_MAX_TENSORS);
+    ck_assert_int_eq(ly_finish(&ly), 0);
+    /* the layout text stays proportional: compact JSON, < 128 bytes per tensor here */
+    char *j = ly_to_json(&ly, 0);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_lt(strlen(j), (size_t)LY_MAX_TENSORS * 128);
+    free(j);
+    ly_free(&ly);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* fu_read_fn of a file whose first 8 bytes announce a header of ctx bytes, zeros after. */
+static int claim_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    uint64_t n = *(uint64_t *)ctx;
+    memset(buf, ' ', len);
+    for (uint64_t i = off; i < off + len && i < 8; i++)
+        ((unsigned char *)buf)[i - off] = (unsigned char)(n >> (8 * i));
+    return 0;
+}
+
+/* Safetensors headers add up over shards: past LY_MAX_HEADER_TOTAL the next shard is
+ * refused before its header is read; a GGUF announcing too many tensors likewise. */
+START_TEST(header_bytes_bound_over_shards)
+{
+    ly_layout_t ly;
+    ly_init(&ly);
+    uint64_t n = 40ull << 20; /* 40 MiB of (blank, invalid) JSON each */
+    ck_assert_int_eq(ly_add_file(&ly, "a.safetensors", claim_read, &n, n + 8 + 4096), 0);
+    ck_assert_int_ne(ly.files[0].parse_error, 0); /* blanks are no JSON: served plain */
+    ck_assert_uint_eq(ly.header_bytes, n);
+    ck_assert_int_eq(ly_add_file(&ly, "b.safetensors", claim_read, &n, n + 8 + 4096), -E2BIG);
+    ck_assert_str_eq(ly.limit_error, "b.safetensors: the safetensors headers of the model pass the limit of 64 MiB "
+                                     "in total (LY_MAX_HEADER_TOTAL)");
+    /* a claim larger than the file is the parser's error, not counted */
+    uint64_t big = 50ull << 20;
+    ck_assert_int_eq(ly_add_file(&ly, "c.safetensors", claim_read, &big, 4096), 1);
+    ck_assert_uint_eq(ly.header_bytes, n);
+    ly_free(&ly);
+
+    unsigned char gg[64] = { 'G', 'G', 'U', 'F', 3, 0, 0, 0 };
+    uint64_t nt = LY_MAX_TENSORS + 1ull;
+    memcpy(gg + 8, &nt, 8);
+    ly_init(&ly);
+    ck_assert_int_eq(add_mem(&ly, "m.gguf", gg, sizeof gg), -E2BIG);
+    ck_assert_str_eq(ly.limit_error, "m.gguf: the model has more than 262144 tensors (LY_MAX_TENSORS)");
+    ly_free(&ly);
+}
+END_TEST
+
 Suite *layout_suite(void)
 {
     Suite *s = suite_create("layout");
@@ -456,6 +554,8 @@ Suite *layout_suite(void)
     tcase_add_test(tc, failed_files_are_plain);
     tcase_add_test(tc, big_config_not_read);
     tcase_add_test(tc, json_document);
+    tcase_add_test(tc, tensor_count_bound_over_shards);
+    tcase_add_test(tc, header_bytes_bound_over_shards);
     suite_add_tcase(s, tc);
     return s;
 }

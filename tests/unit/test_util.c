@@ -48,6 +48,54 @@ START_TEST(size_garbage)
 }
 END_TEST
 
+/* issue 13 item 8: decimal with units only, integer arithmetic, overflow refused */
+START_TEST(size_decimal_only)
+{
+    uint64_t v = 7;
+    const char *bad[] = { "0x40M", "0x10", "1e19", "1E3", "1e3M", "+1G", "-1", ".5G", "1.G", "1 G B", "1KK",
+                          "0b101", "1,5G", "１G" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(fu_parse_size(bad[i], &v) == -EINVAL, "'%s' not refused with EINVAL", bad[i]);
+        ck_assert_uint_eq(v, 7);
+    }
+    ck_assert_int_eq(fu_parse_size("18446744073709551615", &v), 0);
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert_int_eq(fu_parse_size("18446744073709551616", &v), -ERANGE);
+    ck_assert_int_eq(fu_parse_size("16777216T", &v), -ERANGE);        /* 2^24 * 2^40 = 2^64 */
+    ck_assert_int_eq(fu_parse_size("16777215T", &v), 0);
+    ck_assert_uint_eq(v, 16777215ull << 40);
+    ck_assert_int_eq(fu_parse_size("99999999999999999999999999K", &v), -ERANGE);
+    ck_assert_int_eq(fu_parse_size("0.5M", &v), 0);
+    ck_assert_uint_eq(v, 512 * 1024);
+    ck_assert_int_eq(fu_parse_size("1.0000000001K", &v), 0);        /* extra fraction digits ignored */
+    ck_assert_uint_eq(v, 1024);
+    ck_assert_int_eq(fu_parse_size("1.75t", &v), 0);
+    ck_assert_uint_eq(v, 7ull << 38);
+}
+END_TEST
+
+/* --ram / `ram`: above physical RAM only with force */
+START_TEST(ram_above_physical)
+{
+    uint64_t v = 0, ram = fu_phys_ram();
+    ck_assert_uint_gt(ram, 0);
+    char s[64];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)ram + 1);
+    ck_assert_int_eq(fu_parse_ram(s, 0, &v), -E2BIG);
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(fu_parse_ram(s, 1, &v), 0);
+    ck_assert_uint_eq(v, ram + 1);
+    snprintf(s, sizeof s, "%llu", (unsigned long long)ram);
+    ck_assert_int_eq(fu_parse_ram(s, 0, &v), 0);
+    ck_assert_uint_eq(v, ram);
+    ck_assert_int_eq(fu_parse_ram("100%", 0, &v), 0);
+    ck_assert_uint_eq(v, ram);
+    ck_assert_int_eq(fu_parse_ram("0x40M", 1, &v), -EINVAL);
+    ck_assert_int_eq(fu_parse_ram("1e19", 1, &v), -EINVAL);
+    ck_assert_int_eq(fu_parse_ram("99999999999T", 1, &v), -ERANGE);
+}
+END_TEST
+
 START_TEST(format_size)
 {
     char b[32];
@@ -255,6 +303,8 @@ Suite *util_suite(void)
     tcase_add_test(tc, size_units);
     tcase_add_test(tc, size_percent);
     tcase_add_test(tc, size_garbage);
+    tcase_add_test(tc, size_decimal_only);
+    tcase_add_test(tc, ram_above_physical);
     tcase_add_test(tc, format_size);
     tcase_add_test(tc, pread_full_and_file);
     tcase_add_test(tc, copy_file);
