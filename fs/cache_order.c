@@ -103,6 +103,7 @@ void ca_plan(ca_t *c)
     uint64_t fixed = 0, stream = 0;
     for (uint32_t q = 0; q < c->n_cyc; q++) {
         ca_file_t *f = c->files[c->order[q].file];
+        pthread_mutex_lock(&f->lock); /* the watcher may replace the table (ca_file_replace) */
         ca_chunk_t *ch = &f->chunks[c->order[q].chunk];
         int g = ch->group, x = ch->xgroup;
         ch->small = (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) ||
@@ -111,6 +112,7 @@ void ca_plan(ca_t *c)
             fixed += (uint64_t)ch->cap_pages * CA_PAGE;
         else
             stream += (uint64_t)ch->cap_pages * CA_PAGE;
+        pthread_mutex_unlock(&f->lock);
     }
     uint64_t reserve = ca_headroom(c) + ca_window_reserve(c) + fixed;
     uint64_t keep = budget > reserve ? budget - reserve : 0;
@@ -150,13 +152,17 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
 {
     uint32_t n = c->n_cyc;
     size_t k = (size_t)(off >> CA_CHUNK_SHIFT);
-    if (!n || k >= f->n_chunks || f->chunks[k].cyc == CA_NO_CYC)
+    /* lock-free: the length before the table (ca_file_replace publishes them in the
+     * other order), so k indexes a table at least that long */
+    size_t n_chunks = __atomic_load_n(&f->n_chunks, __ATOMIC_ACQUIRE);
+    const ca_chunk_t *chunks = __atomic_load_n(&f->chunks, __ATOMIC_ACQUIRE);
+    if (!n || k >= n_chunks || chunks[k].cyc == CA_NO_CYC)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     /* a chunk kept as small (a small group's, or holding bytes of one, like a rope table
      * every layer reads) says nothing about where the reader is */
-    if (f->chunks[k].small)
+    if (chunks[k].small)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
-    uint32_t cyc = f->chunks[k].cyc;
+    uint32_t cyc = chunks[k].cyc;
     uint32_t prev = atomic_load(&c->pos);
     uint32_t delta = (uint32_t)(((uint64_t)cyc + n - prev) % n);
     if (delta == 0)
