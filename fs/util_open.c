@@ -10,8 +10,9 @@
  * Fallback when the kernel has no openat2 (ENOSYS, Linux < 5.6): the path is walked one
  * component at a time with openat(O_PATH | O_NOFOLLOW), refusing "", "." and ".."
  * components, every intermediate one must be a directory (a link there fails with ENOTDIR
- * because O_PATH|O_NOFOLLOW opens the link itself). Same guarantees, one syscall per
- * component.
+ * because O_PATH|O_NOFOLLOW opens the link itself; reported as ELOOP like openat2 does).
+ * Same guarantees for canonical paths, one syscall per component ("d/../x", which openat2
+ * accepts when it stays beneath, is refused).
  *
  * fu_reopen_regular() turns such an O_PATH descriptor of a regular file into a readable
  * one through /proc/self/fd/N: that reopens exactly the inode already checked (no second
@@ -30,9 +31,10 @@
 
 #define MAX_COMPONENT 255
 
-/* Component-by-component walk (no openat2). */
-static int walk_beneath(int rootfd, const char *relpath)
+int fu_open_beneath_walk(int rootfd, const char *relpath)
 {
+    if (!relpath || !relpath[0] || relpath[0] == '/')
+        return -EXDEV;
     int dfd = -1;   /* -1: still at rootfd */
     const char *p = relpath;
     for (;;) {
@@ -48,8 +50,13 @@ static int walk_beneath(int rootfd, const char *relpath)
         memcpy(comp, p, len);
         comp[len] = '\0';
         int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : 0);
-        int fd = openat(dfd >= 0 ? dfd : rootfd, comp, flags);
+        int at = dfd >= 0 ? dfd : rootfd;
+        int fd = openat(at, comp, flags);
         int e = errno;
+        struct stat st;
+        /* a link as a directory component: the same answer as openat2's */
+        if (fd < 0 && e == ENOTDIR && fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            e = ELOOP;
         if (dfd >= 0)
             close(dfd);
         if (fd < 0)
@@ -76,7 +83,7 @@ int fu_open_beneath(int rootfd, const char *relpath)
     if (fd >= 0)
         return (int)fd;
     if (errno == ENOSYS)
-        return walk_beneath(rootfd, relpath);
+        return fu_open_beneath_walk(rootfd, relpath);
     return -errno;
 }
 

@@ -38,9 +38,13 @@ int fu_open_sized(const char *path, int *fd, uint64_t *size, char *err, size_t e
 /* Open relpath under the directory rootfd without following any symbolic link in any
  * component and without leaving rootfd (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or a
  * component walk where openat2 is missing): an O_PATH descriptor (a trailing link gives
- * the link itself), or -errno (-ELOOP/-ENOTDIR for a link in the path, -EXDEV for an
+ * the link itself), or -errno (-ELOOP for a link in the path, -EXDEV for an
  * escape). Never opens the file itself, so it never blocks on a FIFO. (fs/util_open.c) */
 int fu_open_beneath(int rootfd, const char *relpath);
+
+/* fu_open_beneath's fallback for kernels without openat2 (exposed for tests): the same
+ * by walking one component at a time with O_PATH|O_NOFOLLOW; "." and ".." are refused. */
+int fu_open_beneath_walk(int rootfd, const char *relpath);
 
 /* Reopen the O_PATH descriptor pathfd, whose fstat is *want (a regular file), read-only
  * and non-blocking through /proc/self/fd; the result is verified to be that same inode
