@@ -11,6 +11,8 @@
  *                       threads read it: afterwards every reader (pread and mmap) gets
  *                       exactly the new file (sha256 of the backing file), the daemon is
  *                       alive and exits 0
+ *   grow_under_prefetch the same for a shard of the demo model read cyclically, cold
+ *                       every pass (prefetch buffers of the old file in flight and held)
  *   perms_follow        chmod 600, chown to root, rename-over with a 0600 file: the user
  *                       is refused (EACCES) within a few watch passes and stat through
  *                       the mount shows the new mode and owner
@@ -428,6 +430,114 @@ START_TEST(grow_replaced)
 }
 END_TEST
 
+/* A cyclic reader of the demo model's two shards (1 MiB reads in file order, `drop`
+ * after every pass so that each pass starts cold), so that the prefetcher holds buffers
+ * of the file being replaced. */
+typedef struct {
+    const it_mount_t *m;
+    char paths[2][PATH_MAX];
+    _Atomic int *stop;
+    int errors;
+} cyclic_t;
+
+static void *cyclic_main(void *arg)
+{
+    cyclic_t *r = arg;
+    char *buf = malloc(1u << 20);
+    if (!buf) {
+        r->errors++;
+        return NULL;
+    }
+    while (!atomic_load(r->stop)) {
+        for (int i = 0; i < 2 && !atomic_load(r->stop); i++) {
+            int fd = open(r->paths[i], O_RDONLY);
+            if (fd < 0) {
+                r->errors++;
+                continue;
+            }
+            off_t off = 0;
+            ssize_t n;
+            while (!atomic_load(r->stop) && (n = pread(fd, buf, 1u << 20, off)) > 0)
+                off += n;
+            close(fd);
+        }
+        if (it_ctl_write(r->m, "drop") != 0)
+            r->errors++;
+    }
+    free(buf);
+    return NULL;
+}
+
+START_TEST(grow_under_prefetch)
+{
+    static const char *const files[] = { "config.json", "model.safetensors.index.json",
+                                         "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors" };
+    fixture_t f;
+    fixture_init(&f, 0);
+    char from[PATH_MAX], to[PATH_MAX], err[2048];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(from, sizeof from, "tests/fixtures/demo/%s", files[i]);
+        path2(to, sizeof to, f.model, files[i]);
+        char *txt;
+        size_t len;
+        ck_assert_int_eq(it_slurp(from, &txt, &len), 0);
+        write_file(to, txt, len, 0644, 0);
+        free(txt);
+    }
+    const char *args[] = { "--ram", "64M", NULL };
+    ck_assert_msg(it_mount_start(&f.m, f.model, args, err, sizeof err) == 0, "%s", err);
+    _Atomic int stop = 0;
+    cyclic_t rd = { .m = &f.m, .stop = &stop };
+    it_mpath(&f.m, files[2], rd.paths[0], sizeof rd.paths[0]);
+    it_mpath(&f.m, files[3], rd.paths[1], sizeof rd.paths[1]);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, cyclic_main, &rd), 0);
+    /* until the prefetcher works */
+    uint64_t end = it_now_ms() + WAIT_MS;
+    int issued = 0;
+    while (!issued && it_now_ms() < end) {
+        char *st;
+        size_t len;
+        ck_assert_int_eq(it_ctl_read(&f.m, "stats", &st, &len), 0);
+        char *p = strstr(st, "\"issued\":");
+        issued = p && atoi(p + 9) > 0;
+        free(st);
+        it_sleep_ms(100);
+    }
+    ck_assert_msg(issued, "no prefetch");
+    /* the second shard, replaced by 2.5 MiB more of other bytes while it is read */
+    char back[PATH_MAX], tmp[PATH_MAX], want[65], h1[65], h2[65];
+    path2(back, sizeof back, f.model, files[3]);
+    char *txt;
+    size_t len;
+    ck_assert_int_eq(it_slurp(back, &txt, &len), 0);
+    size_t nlen = len + (5u << 19);
+    unsigned char *nw = malloc(nlen);
+    ck_assert_ptr_nonnull(nw);
+    for (size_t i = 0; i < nlen; i++)
+        nw[i] = i < len ? (unsigned char)(txt[i] ^ 0xa5) : (unsigned char)(i * 7);
+    free(txt);
+    write_file(path2(tmp, sizeof tmp, f.model, ".shard.new"), nw, nlen, 0644, 0);
+    free(nw);
+    ck_assert_int_eq(it_sha256_file(tmp, 1u << 16, want), 0);
+    ck_assert_int_eq(rename(tmp, back), 0);
+    wait_log(&f.m, files[3], "changed");
+    it_sleep_ms(1000);
+    atomic_store(&stop, 1);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(rd.errors, 0);
+    mount_digests(rd.paths[1], nlen, h1, h2);
+    ck_assert_str_eq(h1, want);
+    ck_assert_str_eq(h2, want);
+    /* the other shard is untouched */
+    ck_assert_int_eq(it_sha256_file(path2(tmp, sizeof tmp, f.model, files[2]), 1u << 16, want), 0);
+    mount_digests(rd.paths[0], 7905192, h1, h2);
+    ck_assert_str_eq(h1, want);
+    ck_assert_str_eq(h2, want);
+    fixture_done(&f);
+}
+END_TEST
+
 /* ---- 3. permissions follow the backing file ----------------------------------------- */
 
 /* Wait (bounded) until the user's open of mpath fails with EACCES; then check that stat
@@ -616,6 +726,7 @@ Suite *it_watch_security_suite(void)
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_test(tc, link_escape);
     tcase_add_test(tc, grow_replaced);
+    tcase_add_test(tc, grow_under_prefetch);
     tcase_add_test(tc, perms_follow);
     tcase_add_test(tc, fifo_swapped);
     suite_add_tcase(s, tc);
