@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* w->state bits per node */
-enum { WS_ODD_LOGGED = 1 };
+enum { WS_ODD_LOGGED = 1, WS_FAIL_LOGGED = 2 };
 
 /* Guards the attributes the watcher changes (st) against the FUSE handlers copying them:
  * a reader never sees the new mode with the old owner. One mount per process. */
@@ -82,17 +82,26 @@ static void inval(ffs_t *fs, const ffs_node_t *n, uint64_t ino, int data)
         fu_log(FU_LOG_WARN, "%s: invalidating the kernel cache failed: %s", n->display, strerror(-rc));
 }
 
-/* Switch node n to the regular file behind pathfd (fstat st). */
-static int refresh(ffs_watch_t *w, ffs_node_t *n, uint64_t ino, int pathfd, const struct stat *st)
+/* Switch node n (index i) to the regular file behind pathfd (fstat st). A failure (a
+ * corrupt packed file, no /proc to re-open through) is logged once and tried again at
+ * the next pass; the old file is served meanwhile. */
+static int refresh(ffs_watch_t *w, size_t i, ffs_node_t *n, int pathfd, const struct stat *st)
 {
     ffs_t *fs = w->fs;
+    uint64_t ino = (uint64_t)i + 1;
     src_t *old = n->src, *nw = NULL;
     char err[256];
     int rc = src_open_path(pathfd, st, n->relpath, &nw, err, sizeof err);
     if (rc < 0) {
-        fu_log(FU_LOG_ERR, "backing file %s changed and cannot be opened again: %s", n->display, err);
+        if (!w->state || !(w->state[i] & WS_FAIL_LOGGED))
+            fu_log(FU_LOG_ERR, "backing file %s changed and cannot be opened again: %s (the file opened before "
+                   "is served)", n->display, err);
+        if (w->state)
+            w->state[i] |= WS_FAIL_LOGGED;
         return rc;
     }
+    if (w->state)
+        w->state[i] &= (uint8_t)~WS_FAIL_LOGGED;
     if (n->ly_index >= 0 && fs->ly.files[n->ly_index].n_tensors)
         pk_src_defer_readahead(nw, &fs->prefetch_on); /* as ffs_build */
     /* the cache first (its chunk table grows to the new size, old prefetched bytes are
@@ -163,7 +172,7 @@ int ffs_watch_pass(ffs_watch_t *w)
         if (w->state)
             w->state[i] &= (uint8_t)~WS_ODD_LOGGED;
         if (changed(n->src, &st)) {
-            if (refresh(w, n, (uint64_t)i + 1, pfd, &st) == 0)
+            if (refresh(w, i, n, pfd, &st) == 0)
                 n_changed++;
         } else if (attrs_changed(n, &st)) {
             /* chmod, chown: with default_permissions the kernel checks the mirrored
