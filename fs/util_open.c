@@ -77,9 +77,10 @@ int fu_open_beneath(int rootfd, const char *relpath)
     how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     long fd;
+    int tries = 0;
     do
         fd = syscall(SYS_openat2, rootfd, relpath, &how, sizeof how);
-    while (fd < 0 && errno == EAGAIN); /* a concurrent rename in the tree: retry */
+    while (fd < 0 && errno == EAGAIN && ++tries < 8); /* a concurrent rename in the tree: retry, bounded */
     if (fd >= 0)
         return (int)fd;
     if (errno == ENOSYS)
