@@ -26,6 +26,16 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx)
     return rc ? -ENOMEM : 0;
 }
 
+/* Pages of chunk k of a file of `size` bytes (0 past the end). */
+static uint16_t chunk_pages(uint64_t size, size_t k)
+{
+    uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
+    if (base >= size)
+        return 0;
+    uint64_t clen = size - base > CA_CHUNK ? CA_CHUNK : size - base;
+    return (uint16_t)((clen + CA_PAGE - 1) >> CA_PAGE_SHIFT);
+}
+
 ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display,
                        int (*group_at)(void *ctx, uint64_t off), void *ctx)
 {
@@ -59,10 +69,7 @@ ca_file_t *ca_add_file(ca_t *c, uint64_t ino, uint64_t size, const char *display
     /* The group of a chunk: the group of its first byte that belongs to a tensor,
      * probing at page granularity (headers and padding map to -1). */
     for (size_t k = 0; k < f->n_chunks; k++) {
-        uint64_t clen = size - ((uint64_t)k << CA_CHUNK_SHIFT);
-        if (clen > CA_CHUNK)
-            clen = CA_CHUNK;
-        f->chunks[k].cap_pages = (uint16_t)((clen + CA_PAGE - 1) >> CA_PAGE_SHIFT);
+        f->chunks[k].cap_pages = chunk_pages(size, k);
         f->chunks[k].cyc = CA_NO_CYC;
         f->chunks[k].group = -1;
         f->chunks[k].xgroup = -1;
@@ -111,6 +118,12 @@ void ca_free(ca_t *c)
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->pf_cv);
         free(f->chunks);
+        while (f->old_tables) {
+            ca_old_table_t *o = f->old_tables;
+            f->old_tables = o->next;
+            free(o->chunks);
+            free(o);
+        }
         free(f);
     }
     free(c->files);
@@ -162,13 +175,15 @@ static struct timespec deadline_ms(long ms)
 
 void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
 {
-    if (len == 0 || off >= f->size)
+    if (len == 0)
         return;
-    uint64_t end = off + len > f->size ? f->size : off + len;
-    uint64_t p0 = off >> CA_PAGE_SHIFT, p1 = (end - 1) >> CA_PAGE_SHIFT; /* inclusive */
     uint64_t now = fu_now_ns(), added = 0;
     pthread_mutex_lock(&f->lock);
-    for (uint64_t p = p0; p <= p1; p++) {
+    /* clipped under the lock: the file may have been replaced (ca_file_replace) since the
+     * READ began; the table always covers f->size */
+    uint64_t size = f->size, end = off + len > size ? size : off + len;
+    uint64_t p0 = off >> CA_PAGE_SHIFT, p1 = off < end ? (end - 1) >> CA_PAGE_SHIFT : 0; /* inclusive */
+    for (uint64_t p = p0; off < end && p <= p1; p++) {
         ca_chunk_t *ch = &f->chunks[p >> (CA_CHUNK_SHIFT - CA_PAGE_SHIFT)];
         unsigned i = (unsigned)(p & (CA_PAGES - 1));
         uint64_t m = 1ull << (i & 63);
@@ -202,6 +217,15 @@ void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
         pthread_cond_timedwait(&c->done, &c->mu, &ts);
         pthread_mutex_unlock(&c->mu);
     }
+}
+
+void ca_pf_stale_done(ca_t *c, ca_file_t *f, ca_chunk_t *ch)
+{
+    ca_pf_t *pf = ch->pf;
+    if (!pf || !pf->stale || pf->state == CA_PF_INFLIGHT || pf->refs)
+        return;
+    ca_pf_free(c, ch);
+    pthread_cond_broadcast(&f->pf_cv);
 }
 
 /* Clear the page bits of chunk k (under f->lock). Returns the bytes released. */
@@ -244,6 +268,66 @@ uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k)
         ca_pf_free(c, ch);
     }
     return freed + clear_pages(c, f, k);
+}
+
+int ca_file_replace(ca_t *c, ca_file_t *f, uint64_t size, struct src *src)
+{
+    /* one caller (the watcher thread): n_chunks does not change under us */
+    size_t n = (size_t)((size + CA_CHUNK - 1) >> CA_CHUNK_SHIFT);
+    ca_chunk_t *nt = NULL;
+    ca_old_table_t *old = NULL;
+    if (n > f->n_chunks) {
+        nt = calloc(n, sizeof *nt);
+        old = malloc(sizeof *old);
+        if (!nt || !old) {
+            free(nt);
+            free(old);
+            return -ENOMEM;
+        }
+    }
+    pthread_mutex_lock(&f->lock);
+    if (nt) {
+        if (f->n_chunks)
+            memcpy(nt, f->chunks, f->n_chunks * sizeof *nt);
+        for (size_t k = f->n_chunks; k < n; k++) {
+            nt[k].cyc = CA_NO_CYC;
+            nt[k].group = -1;
+            nt[k].xgroup = -1;
+        }
+        old->chunks = f->chunks;
+        old->next = f->old_tables;
+        f->old_tables = old;
+        /* the table before its length: a lock-free reader that sees the new length sees
+         * the new table (the old one stays valid for the old length) */
+        __atomic_store_n(&f->chunks, nt, __ATOMIC_RELEASE);
+        __atomic_store_n(&f->n_chunks, n, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&f->size, size, __ATOMIC_RELEASE);
+    __atomic_store_n(&f->src, src, __ATOMIC_RELEASE);
+    for (size_t k = 0; k < f->n_chunks; k++) {
+        ca_chunk_t *ch = &f->chunks[k];
+        ch->cap_pages = chunk_pages(size, k);
+        if (ch->pf) {
+            ch->pf->stale = 1;
+            ca_pf_stale_done(c, f, ch);
+        }
+    }
+    /* buffers still read into (INFLIGHT) or pointed at (a READ reply, a notify_store in
+     * progress) are freed by their user; the kernel's pages are invalidated only after
+     * that, so no old byte is stored into the page cache after the invalidation */
+    for (size_t k = 0; k < f->n_chunks;) {
+        ca_pf_t *pf = f->chunks[k].pf;
+        if (pf && pf->stale) {
+            pthread_cond_wait(&f->pf_cv, &f->lock);
+            k = 0;
+            continue;
+        }
+        k++;
+    }
+    for (size_t k = 0; k < f->n_chunks; k++)
+        clear_pages(c, f, k);
+    pthread_mutex_unlock(&f->lock);
+    return 0;
 }
 
 void ca_forget(ca_t *c, ca_file_t *f)

@@ -20,12 +20,12 @@
 uint64_t ca_evict_chunk(ca_t *c, ca_file_t *f, size_t k)
 {
     pthread_mutex_lock(&f->lock);
-    uint64_t freed = ca_chunk_clear(c, f, k);
+    uint64_t freed = ca_chunk_clear(c, f, k), size = f->size;
     pthread_mutex_unlock(&f->lock);
-    if (!freed)
-        return 0;
     uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
-    uint64_t len = off + CA_CHUNK > f->size ? f->size - off : CA_CHUNK;
+    if (!freed || off >= size)
+        return freed;
+    uint64_t len = off + CA_CHUNK > size ? size - off : CA_CHUNK;
     if (c->se) {
         int rc = fuse_lowlevel_notify_inval_inode(c->se, f->ino, (off_t)off, (off_t)len);
         if (rc < 0 && rc != -ENOENT)

@@ -118,7 +118,7 @@ static void plan_locked(ca_t *c)
     uint64_t fixed = 0, stream = 0;
     for (uint32_t q = 0; q < c->n_cyc; q++) {
         ca_file_t *f = c->files[c->order[q].file];
-        pthread_mutex_lock(&f->lock);
+        pthread_mutex_lock(&f->lock); /* the watcher may replace the table (ca_file_replace) */
         ca_chunk_t *ch = &f->chunks[c->order[q].chunk];
         int g = ch->group, x = ch->xgroup;
         uint8_t small = (g >= 0 && (size_t)g < c->n_groups && c->group_bytes[g] * 64 <= budget) ||
@@ -168,13 +168,17 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
 {
     uint32_t n = c->n_cyc;
     size_t k = (size_t)(off >> CA_CHUNK_SHIFT);
-    if (!n || k >= f->n_chunks || f->chunks[k].cyc == CA_NO_CYC)
+    /* lock-free: the length before the table (ca_file_replace publishes them in the
+     * other order), so k indexes a table at least that long */
+    size_t n_chunks = __atomic_load_n(&f->n_chunks, __ATOMIC_ACQUIRE);
+    const ca_chunk_t *chunks = __atomic_load_n(&f->chunks, __ATOMIC_ACQUIRE);
+    if (!n || k >= n_chunks || chunks[k].cyc == CA_NO_CYC)
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     /* a chunk kept as small (a small group's, or holding bytes of one, like a rope table
      * every layer reads) says nothing about where the reader is */
-    if (__atomic_load_n(&f->chunks[k].small, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&chunks[k].small, __ATOMIC_RELAXED))
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
-    uint32_t cyc = f->chunks[k].cyc;
+    uint32_t cyc = chunks[k].cyc;
     uint32_t prev = atomic_load(&c->pos);
     uint32_t delta = (uint32_t)(((uint64_t)cyc + n - prev) % n);
     if (delta == 0)

@@ -128,7 +128,7 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
         if (n->kind != FFS_N_FILE)
             continue;
         char e[256] = "";
-        rc = src_open(fs->tree.rootfd, n->relpath, &n->src, e, sizeof e);
+        rc = src_open_beneath(fs->tree.rootfd, n->relpath, &n->src, e, sizeof e);
         if (rc < 0) {
             fu_log(FU_LOG_WARN, "%s: %s (reads will fail with EIO)", n->display, e);
             n->src = NULL;

@@ -8,6 +8,7 @@
  * shared snapshots (control_fh.c). Every modifying operation answers EROFS. */
 #include "control.h"
 #include "ffs.h"
+#include "ffs_watch.h"
 #include "fu_util.h"
 
 #include <errno.h>
@@ -18,7 +19,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define MODEL_TIMEOUT 86400.0   /* the tree never changes while mounted */
+#define MODEL_TIMEOUT 86400.0   /* the tree never changes while mounted; ffs_watch.c
+                                 * invalidates a file whose backing file changed */
 #define CTL_TIMEOUT 1.0
 
 static ffs_t *FS(fuse_req_t req)
@@ -35,7 +37,7 @@ static void fill_entry(ffs_t *fs, const ffs_node_t *n, struct fuse_entry_param *
 {
     memset(e, 0, sizeof *e);
     e->ino = n->st.st_ino;
-    e->attr = n->st;
+    ffs_watch_attr(n, &e->attr); /* the watcher may be changing them */
     e->attr_timeout = e->entry_timeout = is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT;
     (void)fs;
 }
@@ -125,7 +127,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    fuse_reply_attr(req, &n->st, is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT);
+    struct stat st;
+    ffs_watch_attr(n, &st);
+    fuse_reply_attr(req, &st, is_ctl(n) ? CTL_TIMEOUT : MODEL_TIMEOUT);
 }
 
 /* Nothing changes attributes: EROFS for the model's files and directories, EPERM for the

@@ -83,22 +83,30 @@ static int pf_acquire(ffs_t *fs, ca_file_t *f, uint64_t off, size_t len, size_t 
     uint64_t wait_ns = 0;
     int ok = 1, late = 0;
     pthread_mutex_lock(&f->lock);
+    /* The range may lie past the file's chunk table when the READ began on a source that
+     * has just been replaced by a larger file (the table grows in ca_file_replace, under
+     * this lock): no buffers there, a demand read. */
+    if (k1 >= f->n_chunks)
+        ok = 0;
     /* A wait releases the lock, and meanwhile a chunk already checked may lose its buffer
-     * (stored whole, evicted, freed by another READ): after a wait, check from k0 again. */
+     * (stored whole, evicted, freed by another READ) and the table may be replaced by a
+     * larger copy: after a wait, look the chunk up again and check from k0 again. */
     for (size_t k = k0; k <= k1 && ok; k++) {
         ca_chunk_t *ch = &f->chunks[k];
         if (ch->pf && ch->pf->state == CA_PF_INFLIGHT) {
             late = 1;
             uint64_t t0 = fu_now_ns();
-            while (ch->pf && ch->pf->state == CA_PF_INFLIGHT)
+            while (f->chunks[k].pf && f->chunks[k].pf->state == CA_PF_INFLIGHT)
                 pthread_cond_wait(&f->pf_cv, &f->lock);
             wait_ns += fu_now_ns() - t0;
+            ch = &f->chunks[k];
             if (k > k0) {
                 k = k0 - 1; /* the loop's k++ makes it k0 */
                 continue;
             }
         }
-        ok = ch->pf && ch->pf->state == CA_PF_READY;
+        /* a stale buffer holds bytes of the file this one replaced */
+        ok = ch->pf && ch->pf->state == CA_PF_READY && !ch->pf->stale;
         /* a stored chunk holds only its sentinel page [lo, len): the rest must be asked
          * of the backing store (the kernel dropped the stored pages, or the READ began
          * before the store) */
@@ -138,7 +146,9 @@ static void pf_release(ffs_t *fs, ca_file_t *f, size_t k0, size_t k1)
             continue;
         if (ch->pf->refs)
             ch->pf->refs--;
-        if (!ch->pf->refs && ch->npages == ch->cap_pages)
+        if (ch->pf->stale)
+            ca_pf_stale_done(&fs->ca, f, ch); /* wakes ca_file_replace */
+        else if (!ch->pf->refs && ch->npages == ch->cap_pages)
             ca_pf_free(&fs->ca, ch);
     }
     pthread_mutex_unlock(&f->lock);
@@ -148,7 +158,10 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
 {
     sx_add(&fs->sx.reads, 1);
     sx_read_size(&fs->sx, size);
-    uint64_t fsize = n->src->size;
+    /* one source for the whole READ: the watcher may switch n->src to a replaced file's
+     * new source at any time (the old one stays open until unmount) */
+    src_t *src = __atomic_load_n(&n->src, __ATOMIC_ACQUIRE);
+    uint64_t fsize = src->size;
     if ((uint64_t)off >= fsize || size == 0) {
         fuse_reply_buf(req, NULL, 0);
         return;
@@ -181,7 +194,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     }
     ca_daemon_add(&fs->ca, (int64_t)len);
     uint64_t t0 = fu_now_ns();
-    int rc = src_read(n->src, buf, len, uoff);
+    int rc = src_read(src, buf, len, uoff);
     uint64_t dt = fu_now_ns() - t0;
     sx_add(&fs->sx.stall_ns, dt);
     sx_add(&fs->sx.backing_reads, 1);

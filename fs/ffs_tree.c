@@ -223,51 +223,9 @@ static int is_ancestor(const char *anc, const char *rel)
 
 static int scan_dir(scan_t *s, uint64_t dir_ino, const char *rel, const char *disp, int depth, int linked);
 
-/* Without openat2 (kernels before 5.6): one component at a time with O_NOFOLLOW. */
-static int open_walk(int rootfd, const char *rel, int flags)
-{
-    char *copy = strdup(rel), *save = NULL;
-    if (!copy)
-        return -ENOMEM;
-    int fd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    char *c = strtok_r(copy, "/", &save);
-    while (fd >= 0 && c) {
-        char *next = strtok_r(NULL, "/", &save);
-        if (!strcmp(c, "..") || !strcmp(c, ".")) {
-            close(fd);
-            free(copy);
-            return -EXDEV;
-        }
-        int nfd = openat(fd, c, next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags | O_NOFOLLOW | O_CLOEXEC);
-        int e = errno;
-        close(fd);
-        fd = nfd;
-        if (fd < 0)
-            errno = e;
-        c = next;
-    }
-    int rc = fd >= 0 ? fd : -errno;
-    free(copy);
-    if (rc >= 0 && !rel[strspn(rel, "/")]) {    /* the root itself: reopen with flags */
-        rc = openat(fd, ".", flags | O_CLOEXEC);
-        rc = rc >= 0 ? rc : -errno;
-        close(fd);
-    }
-    return rc;
-}
-
 int ffs_tree_open_beneath(const ffs_tree_t *t, const char *relpath, int flags)
 {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, t->rootfd, relpath[0] ? relpath : ".", &how, sizeof how);
-    if (fd >= 0)
-        return (int)fd;
-    if (errno == ENOSYS)
-        return open_walk(t->rootfd, relpath, flags);
-    return -errno;
+    return fu_open_beneath_flags(t->rootfd, relpath, flags);
 }
 
 /* Resolve a symlink at backing path rel. Returns 1 with *target (malloc'd, canonical and

@@ -11,8 +11,38 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-/* 1 when the file at the path is not the one src serves. */
+/* w->state bits per node */
+enum { WS_ODD_LOGGED = 1, WS_FAIL_LOGGED = 2 };
+
+/* Guards the attributes the watcher changes (st) against the FUSE handlers copying them:
+ * a reader never sees the new mode with the old owner. One mount per process. */
+static pthread_mutex_t attr_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void ffs_watch_attr(const ffs_node_t *n, struct stat *out)
+{
+    pthread_mutex_lock(&attr_mu);
+    *out = n->st;
+    pthread_mutex_unlock(&attr_mu);
+}
+
+/* Copy the attributes a user can see change (mode, owner, times, size) from st into n.
+ * size is the logical size served (a packed file's differs from st_size). */
+static void set_attrs(ffs_node_t *n, const struct stat *st, uint64_t size)
+{
+    pthread_mutex_lock(&attr_mu);
+    n->st.st_mode = st->st_mode;
+    n->st.st_uid = st->st_uid;
+    n->st.st_gid = st->st_gid;
+    n->st.st_size = (off_t)size;
+    n->st.st_blocks = (blkcnt_t)((size + 511) / 512);
+    n->st.st_mtim = st->st_mtim;
+    n->st.st_ctim = st->st_ctim;
+    pthread_mutex_unlock(&attr_mu);
+}
+
+/* 1 when the file at the path is not the one src serves (content). */
 static int changed(const src_t *s, const struct stat *st)
 {
     int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000ll + st->st_mtim.tv_nsec;
@@ -20,78 +50,96 @@ static int changed(const src_t *s, const struct stat *st)
            mt != s->mtime_ns;
 }
 
-/* Drop the prefetch buffers of f (after waiting for those in flight on the old source)
- * and its residency accounting. */
-static void drop_cached(ffs_t *fs, ca_file_t *f)
+/* 1 when the mode, owner or ctime of the file differ from what the node shows. */
+static int attrs_changed(const ffs_node_t *n, const struct stat *st)
 {
-    pthread_mutex_lock(&f->lock);
-    for (size_t k = 0; k < f->n_chunks; k++) {
-        ca_chunk_t *ch = &f->chunks[k];
-        while (ch->pf && ch->pf->state == CA_PF_INFLIGHT)
-            pthread_cond_wait(&f->pf_cv, &f->lock);
-        if (ch->pf && ch->pf->refs == 0)
-            ca_pf_free(&fs->ca, ch);
-    }
-    pthread_mutex_unlock(&f->lock);
-    ca_forget(&fs->ca, f);
+    return st->st_mode != n->st.st_mode || st->st_uid != n->st.st_uid || st->st_gid != n->st.st_gid ||
+           st->st_ctim.tv_sec != n->st.st_ctim.tv_sec || st->st_ctim.tv_nsec != n->st.st_ctim.tv_nsec;
 }
 
-static int retire(ffs_watch_t *w, src_t *s)
+/* Room for one more retired source (so that the switch cannot fail half-way). */
+static int reserve_retired(ffs_watch_t *w)
 {
-    if (w->n_retired == w->cap_retired) {
-        size_t cap = w->cap_retired ? 2 * w->cap_retired : 8;
-        src_t **n = realloc(w->retired, cap * sizeof *n);
-        if (!n)
-            return -ENOMEM;
-        w->retired = n;
-        w->cap_retired = cap;
-    }
-    w->retired[w->n_retired++] = s;
+    if (w->n_retired < w->cap_retired)
+        return 0;
+    size_t cap = w->cap_retired ? 2 * w->cap_retired : 8;
+    src_t **n = realloc(w->retired, cap * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    w->retired = n;
+    w->cap_retired = cap;
     return 0;
 }
 
-/* Switch node n to the file now at its path. */
-static int refresh(ffs_watch_t *w, ffs_node_t *n, uint64_t ino, const struct stat *st)
+/* Tell the kernel that ino's attributes (and, when data, its pages) are stale. From the
+ * watcher thread, never from a request handler. */
+static void inval(ffs_t *fs, const ffs_node_t *n, uint64_t ino, int data)
+{
+    if (!fs->se)
+        return;
+    int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, data ? 0 : -1, 0);
+    if (rc < 0 && rc != -ENOENT)
+        fu_log(FU_LOG_WARN, "%s: invalidating the kernel cache failed: %s", n->display, strerror(-rc));
+}
+
+/* Switch node n (index i) to the regular file behind pathfd (fstat st). A failure (a
+ * corrupt packed file, no /proc to re-open through) is logged once and tried again at
+ * the next pass; the old file is served meanwhile. */
+static int refresh(ffs_watch_t *w, size_t i, ffs_node_t *n, int pathfd, const struct stat *st)
 {
     ffs_t *fs = w->fs;
+    uint64_t ino = (uint64_t)i + 1;
     src_t *old = n->src, *nw = NULL;
     char err[256];
-    int rc = src_open(fs->tree.rootfd, n->relpath, &nw, err, sizeof err);
+    int rc = src_open_path(pathfd, st, n->relpath, &nw, err, sizeof err);
     if (rc < 0) {
-        fu_log(FU_LOG_ERR, "backing file %s changed and cannot be opened again: %s", n->display, err);
+        if (!w->state || !(w->state[i] & WS_FAIL_LOGGED))
+            fu_log(FU_LOG_ERR, "backing file %s changed and cannot be opened again: %s (the file opened before "
+                   "is served)", n->display, err);
+        if (w->state)
+            w->state[i] |= WS_FAIL_LOGGED;
         return rc;
     }
+    if (w->state)
+        w->state[i] &= (uint8_t)~WS_FAIL_LOGGED;
     if (n->ly_index >= 0 && fs->ly.files[n->ly_index].n_tensors)
         pk_src_defer_readahead(nw, &fs->prefetch_on); /* as ffs_build */
-    if (retire(w, old) < 0) {
+    /* the cache first (its chunk table grows to the new size, old prefetched bytes are
+     * dropped), then the READ path's source: a READ that sees the new size finds a table
+     * that covers it */
+    ca_file_t *f = n->cache;
+    if (reserve_retired(w) < 0 || (f && ca_file_replace(&fs->ca, f, nw->size, nw) < 0)) {
         src_close(nw);
         return -ENOMEM;
     }
-    fu_log(FU_LOG_WARN, "backing file %s changed (inode %llu -> %llu, size %llu -> %llu): serving the new file, "
-           "cached pages dropped", n->display, (unsigned long long)old->ino, (unsigned long long)st->st_ino,
-           (unsigned long long)old->size, (unsigned long long)nw->size);
-    ca_file_t *f = n->cache;
-    if (f) {
-        pthread_mutex_lock(&f->lock);
-        __atomic_store_n(&f->src, nw, __ATOMIC_RELEASE);
-        if (nw->size < f->size)
-            f->size = nw->size;     /* the chunk table keeps its size; reads are clipped to the source */
-        pthread_mutex_unlock(&f->lock);
-    }
+    w->retired[w->n_retired++] = old;
+    fu_log(FU_LOG_WARN, "backing file %s changed (inode %llu -> %llu, size %llu -> %llu, mode %04o -> %04o): "
+           "serving the new file, cached pages dropped", n->display, (unsigned long long)old->ino,
+           (unsigned long long)st->st_ino, (unsigned long long)old->size, (unsigned long long)nw->size,
+           (unsigned)(n->st.st_mode & 07777), (unsigned)(st->st_mode & 07777));
+    set_attrs(n, st, nw->size);
     __atomic_store_n(&n->src, nw, __ATOMIC_RELEASE);
-    n->st.st_size = (off_t)nw->size;
-    n->st.st_mtim = st->st_mtim;
-    n->st.st_ctim = st->st_ctim;
-    n->st.st_blocks = st->st_blocks;
-    if (f)
-        drop_cached(fs, f);
-    /* from outside any request handler: drop the kernel's pages and attributes */
-    if (fs->se) {
-        rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
-        if (rc < 0 && rc != -ENOENT)
-            fu_log(FU_LOG_WARN, "%s: invalidating the kernel cache failed: %s", n->display, strerror(-rc));
-    }
+    inval(fs, n, ino, 1);
     return 0;
+}
+
+/* The path of n is no longer a regular file reachable without links: keep serving the
+ * file opened before (like an unlinked open file), log it once. */
+static void odd(ffs_watch_t *w, size_t i, const ffs_node_t *n, const char *what)
+{
+    if (w->state && (w->state[i] & WS_ODD_LOGGED))
+        return;
+    if (w->state)
+        w->state[i] |= WS_ODD_LOGGED;
+    fu_log(FU_LOG_WARN, "backing file %s %s: not opened; the mount keeps serving the file it had open", n->display,
+           what);
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISLNK(m) ? "is a symbolic link now" : S_ISDIR(m) ? "is a directory now"
+         : S_ISFIFO(m) ? "is a FIFO now" : S_ISSOCK(m) ? "is a socket now"
+         : S_ISCHR(m) || S_ISBLK(m) ? "is a device now" : "is not a regular file now";
 }
 
 int ffs_watch_pass(ffs_watch_t *w)
@@ -102,11 +150,41 @@ int ffs_watch_pass(ffs_watch_t *w)
         ffs_node_t *n = &fs->tree.nodes[i];
         if (n->kind != FFS_N_FILE || !n->src || !n->relpath)
             continue;
-        struct stat st;
-        if (fstatat(fs->tree.rootfd, n->relpath, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        /* O_PATH, beneath the root, no link in any component: opens nothing, never
+         * blocks, never reaches outside MODEL_DIR */
+        int pfd = fu_open_beneath(fs->tree.rootfd, n->relpath);
+        if (pfd < 0) {
+            if (pfd != -ENOENT)
+                odd(w, i, n, pfd == -ELOOP || pfd == -ENOTDIR || pfd == -EXDEV
+                                 ? "has a symbolic link in its path now" : "cannot be looked up");
             continue;               /* gone: keep serving the open file */
-        if (changed(n->src, &st) && refresh(w, n, (uint64_t)i + 1, &st) == 0)
+        }
+        struct stat st;
+        if (fstat(pfd, &st) != 0) {
+            close(pfd);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            odd(w, i, n, kind_of(st.st_mode));
+            close(pfd);
+            continue;
+        }
+        if (w->state)
+            w->state[i] &= (uint8_t)~WS_ODD_LOGGED;
+        if (changed(n->src, &st)) {
+            if (refresh(w, i, n, pfd, &st) == 0)
+                n_changed++;
+        } else if (attrs_changed(n, &st)) {
+            /* chmod, chown: with default_permissions the kernel checks the mirrored
+             * attributes, so they must follow at once */
+            fu_log(FU_LOG_INFO, "backing file %s: mode %04o -> %04o, owner %u:%u -> %u:%u", n->display,
+                   (unsigned)(n->st.st_mode & 07777), (unsigned)(st.st_mode & 07777), (unsigned)n->st.st_uid,
+                   (unsigned)n->st.st_gid, (unsigned)st.st_uid, (unsigned)st.st_gid);
+            set_attrs(n, &st, n->src->size);
+            inval(fs, n, (uint64_t)i + 1, 0);
             n_changed++;
+        }
+        close(pfd);
     }
     return n_changed;
 }
@@ -115,7 +193,7 @@ static void *watch_main(void *arg)
 {
     ffs_watch_t *w = arg;
     while (!atomic_load(&w->stop)) {
-        struct timespec ts = { 0, FFS_WATCH_MS * 1000000L };
+        struct timespec ts = { w->interval_ms / 1000, (long)(w->interval_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
         if (!atomic_load(&w->stop))
             ffs_watch_pass(w);
@@ -123,13 +201,26 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int ffs_watch_start(ffs_watch_t *w, ffs_t *fs)
+int ffs_watch_init(ffs_watch_t *w, ffs_t *fs)
 {
     memset(w, 0, sizeof *w);
     w->fs = fs;
+    w->interval_ms = FFS_WATCH_MS;
     atomic_init(&w->stop, 0);
-    if (pthread_create(&w->thr, NULL, watch_main, w) != 0)
+    w->state = calloc(fs->tree.n_nodes ? fs->tree.n_nodes : 1, 1);
+    return w->state ? 0 : -ENOMEM;
+}
+
+int ffs_watch_start(ffs_watch_t *w, ffs_t *fs)
+{
+    int rc = ffs_watch_init(w, fs);
+    if (rc < 0)
+        return rc;
+    if (pthread_create(&w->thr, NULL, watch_main, w) != 0) {
+        free(w->state);
+        w->state = NULL;
         return -EAGAIN;
+    }
     w->running = 1;
     return 0;
 }
@@ -144,6 +235,8 @@ void ffs_watch_stop(ffs_watch_t *w)
     for (size_t i = 0; i < w->n_retired; i++)
         src_close(w->retired[i]);
     free(w->retired);
+    free(w->state);
+    w->state = NULL;
     w->retired = NULL;
     w->n_retired = w->cap_retired = 0;
 }

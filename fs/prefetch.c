@@ -59,11 +59,16 @@ static void stage_give(void *d)
  * (prefetch and eviction both steer by it). The pages are counted (ca_served) after they
  * were stored, as a READ counts after its reply, so the count never falls below what the
  * kernel holds. Called with a reference on pf. */
-static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint64_t off)
+static void store_chunk(ca_t *c, ca_file_t *f, size_t k, ca_pf_t *pf, uint64_t off)
 {
+    /* a buffer made stale (the backing file was replaced) must not reach the page cache:
+     * checked under the lock while holding the reference, which ca_file_replace waits for */
+    pthread_mutex_lock(&f->lock);
+    int stale = pf->stale;
+    pthread_mutex_unlock(&f->lock);
     uint32_t sent = (pf->len - 1) & ~(uint32_t)(CA_PAGE - 1); /* the sentinel page's offset */
     void *small = NULL;
-    if (c->se && sent > 0) {
+    if (c->se && sent > 0 && !stale) {
         struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sent);
         bv.buf[0].mem = pf->data;
         int rc = fuse_lowlevel_notify_store(c->se, f->ino, (off_t)off, &bv, 0);
@@ -78,8 +83,11 @@ static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint
     }
     void *big = NULL;
     pthread_mutex_lock(&f->lock);
+    ca_chunk_t *ch = &f->chunks[k];
     pf->refs--;
-    if (ch->pf == pf && pf->refs == 0 && small) {
+    if (pf->stale) {
+        ca_pf_stale_done(c, f, ch);
+    } else if (ch->pf == pf && pf->refs == 0 && small) {
         /* nobody points into the buffer: keep the sentinel page only */
         memcpy(small, (char *)pf->data + sent, pf->len - sent);
         big = pf->data;
@@ -101,8 +109,8 @@ static void store_chunk(ca_t *c, ca_file_t *f, ca_chunk_t *ch, ca_pf_t *pf, uint
  * needed (cached or pinned), -1 stop the round. */
 static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dist)
 {
-    ca_chunk_t *ch = &f->chunks[k];
     pthread_mutex_lock(&f->lock);
+    ca_chunk_t *ch = &f->chunks[k];
     int held = ch->pf != NULL;
     /* Whole-chunk evictions leave a chunk either empty or as READs filled it: pages
      * present mean the reader is on this chunk already, and reading all of it again
@@ -111,7 +119,7 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
     pthread_mutex_unlock(&f->lock);
     if (held)
         return 2;
-    if (skip || !f->src)
+    if (skip)
         return 0;
     /* Prefetch fills up to the evictor's low watermark only: above it, the evictor would
      * trim farthest-ahead chunks (the resident set) to make room for pages served. */
@@ -127,22 +135,27 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
     }
     uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
     pf->data = data;
-    pf->len = (uint32_t)(off + CA_CHUNK > f->size ? f->size - off : CA_CHUNK);
     pf->cap = (uint32_t)CA_CHUNK;
     pf->state = CA_PF_INFLIGHT;
+    /* the size, the source and the claim together, under the lock: a file replaced
+     * (ca_file_replace) before the claim is read from its new source */
     pthread_mutex_lock(&f->lock);
-    if (ch->pf != NULL || ch->npages > 0) {
+    ch = &f->chunks[k];
+    src_t *src = f->src;
+    uint64_t size = f->size;
+    if (ch->pf != NULL || ch->npages > 0 || !src || off >= size) {
         pthread_mutex_unlock(&f->lock);
         stage_give(data);
         free(pf);
         return 0;
     }
+    pf->len = (uint32_t)(off + CA_CHUNK > size ? size - off : CA_CHUNK);
     ch->pf = pf;
     pthread_mutex_unlock(&f->lock);
     ca_daemon_add(c, (int64_t)CA_CHUNK);
     pf_kick(p); /* this thread is busy now: let one more look for work (queue depth) */
     uint64_t t0 = fu_now_ns();
-    int rc = src_read(f->src, data, pf->len, off);
+    int rc = src_read(src, data, pf->len, off);
     uint64_t dt = fu_now_ns() - t0;
     sx_add(&c->sx->pf_issued, 1);
     sx_add(&c->sx->backing_reads, 1);
@@ -151,6 +164,15 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
         sx_add(&c->sx->backing_ns, dt);
     }
     pthread_mutex_lock(&f->lock);
+    ch = &f->chunks[k];
+    if (pf->stale) {
+        /* the file was replaced while we read it: its bytes are worth nothing */
+        pf->state = CA_PF_FAILED;
+        ca_pf_stale_done(c, f, ch);
+        pthread_cond_broadcast(&f->pf_cv);
+        pthread_mutex_unlock(&f->lock);
+        return 0;
+    }
     if (rc == 0) {
         pf->state = CA_PF_READY;
         pf->refs++; /* ours, while storing: the buffer must outlive the notify_store */
@@ -164,7 +186,7 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
     pthread_mutex_unlock(&f->lock);
     if (rc != 0)
         return -1;
-    store_chunk(c, f, ch, pf, off);
+    store_chunk(c, f, k, pf, off);
     return 1;
 }
 

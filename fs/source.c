@@ -116,11 +116,9 @@ int src_plain_open(int fd, src_t **out)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-int src_open(int dirfd, const char *relpath, src_t **out, char *err, size_t errlen)
+/* A source over fd, an open regular file (ownership taken, closed on failure). */
+static int open_fd(int fd, const char *name, src_t **out, char *err, size_t errlen)
 {
-    int fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fu_err(err, errlen, -errno, "%s: cannot open: %s", relpath, strerror(errno));
     int rc = src_packed_try_open(fd, out, err, errlen);
     if (rc == 1)
         return 0;
@@ -131,9 +129,53 @@ int src_open(int dirfd, const char *relpath, src_t **out, char *err, size_t errl
     rc = src_plain_open(fd, out);
     if (rc < 0) {
         close(fd);
-        return fu_err(err, errlen, rc, "%s: %s", relpath, strerror(-rc));
+        return fu_err(err, errlen, rc, "%s: %s", name, strerror(-rc));
     }
     return 0;
+}
+
+int src_open(int dirfd, const char *relpath, src_t **out, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: a FIFO given by mistake must not hang the caller */
+    int fd = openat(dirfd, relpath, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return fu_err(err, errlen, -errno, "%s: cannot open: %s", relpath, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return fu_err(err, errlen, e, "%s: %s", relpath, strerror(-e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fu_err(err, errlen, -EINVAL, "%s: not a regular file", relpath);
+    }
+    return open_fd(fd, relpath, out, err, errlen);
+}
+
+int src_open_path(int pathfd, const struct stat *st, const char *name, src_t **out, char *err, size_t errlen)
+{
+    if (S_ISLNK(st->st_mode))
+        return fu_err(err, errlen, -ELOOP, "%s: is a symbolic link now", name);
+    if (!S_ISREG(st->st_mode))
+        return fu_err(err, errlen, -EINVAL, "%s: not a regular file", name);
+    int fd = fu_reopen_regular(pathfd, st);
+    if (fd < 0)
+        return fu_err(err, errlen, fd, "%s: cannot open: %s", name, strerror(-fd));
+    return open_fd(fd, name, out, err, errlen);
+}
+
+int src_open_beneath(int rootfd, const char *relpath, src_t **out, char *err, size_t errlen)
+{
+    int pfd = fu_open_beneath(rootfd, relpath);
+    if (pfd < 0)
+        return fu_err(err, errlen, pfd, "%s: cannot open without following a link: %s", relpath,
+                      strerror(-pfd));
+    struct stat st;
+    int rc = fstat(pfd, &st) < 0 ? fu_err(err, errlen, -errno, "%s: %s", relpath, strerror(errno))
+                                 : src_open_path(pfd, &st, relpath, out, err, errlen);
+    close(pfd);
+    return rc;
 }
 
 int src_read(src_t *s, void *buf, size_t len, uint64_t off)

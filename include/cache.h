@@ -43,6 +43,8 @@ typedef struct {
     uint32_t cap;                   /* bytes mapped at data (CA_CHUNK, or CA_PAGE once stored) */
     uint8_t state;                  /* CA_PF_* */
     uint8_t used;                   /* served at least one READ */
+    uint8_t stale;                  /* holds bytes of a replaced backing file (ca_file_replace):
+                                     * serves nothing, freed by whoever drops its last use */
     uint16_t refs;                  /* READ replies currently pointing into data */
 } ca_pf_t;
 
@@ -75,12 +77,22 @@ enum { CA_MODE_RANDOM = 0, CA_MODE_CYCLIC = 1 };
 
 struct src;
 
+/* A chunk table replaced by a larger one (ca_file_replace); kept until ca_free because
+ * lock-free readers (ca_note_access, ca_plan) may still be looking at it. */
+typedef struct ca_old_table {
+    struct ca_old_table *next;
+    ca_chunk_t *chunks;
+} ca_old_table_t;
+
 typedef struct ca_file {
     uint64_t ino;                   /* FUSE inode */
-    uint64_t size;
-    struct src *src;                /* backing source (for prefetch reads) */
-    size_t n_chunks;
-    ca_chunk_t *chunks;
+    uint64_t size;                  /* changed only by ca_file_replace, under lock */
+    struct src *src;                /* backing source (for prefetch reads); read it under lock */
+    size_t n_chunks;                /* only grows (ca_file_replace); published after chunks */
+    ca_chunk_t *chunks;             /* chunk k stays at index k; the table may be replaced by a
+                                     * larger copy: re-read f->chunks after taking the lock
+                                     * and after every wait, never keep a ca_chunk_t * across */
+    ca_old_table_t *old_tables;
     pthread_mutex_t lock;           /* guards chunks[] */
     pthread_cond_t pf_cv;           /* a prefetch of this file completed */
     _Atomic uint64_t pages;         /* resident pages of this file */
@@ -216,6 +228,17 @@ void ca_free(ca_t *c);
 /* Record that [off, off+len) of f was just served into the mount's page cache. Call
  * AFTER the reply. May wait briefly when far over budget. */
 void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len);
+
+/* The backing file of f was replaced or changed (size bytes now, served from src): grow
+ * the chunk table when the file grew (the old table is kept until ca_free), set the size
+ * and the source, make every prefetch buffer stale (no READ or store uses its old bytes
+ * any more) and wait until none is in flight or in use, and clear f's residency. The
+ * caller then invalidates the kernel's pages of the inode. 0 or -ENOMEM (nothing changed). */
+int ca_file_replace(ca_t *c, ca_file_t *f, uint64_t size, struct src *src);
+
+/* Free a stale prefetch buffer of chunk ch whose last use just ended (under f->lock; no-op
+ * when ch->pf is not stale or still in flight or in use) and wake ca_file_replace. */
+void ca_pf_stale_done(ca_t *c, ca_file_t *f, ca_chunk_t *ch);
 
 /* The kernel forgot the inode: its pages are gone; clear f's residency. */
 void ca_forget(ca_t *c, ca_file_t *f);

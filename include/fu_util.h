@@ -35,6 +35,27 @@ int fu_pread_full(int fd, void *buf, size_t len, uint64_t off);
  * with "PATH: cannot open/stat (reason)" in err. The caller closes *fd. */
 int fu_open_sized(const char *path, int *fd, uint64_t *size, char *err, size_t errlen);
 
+/* Open relpath under the directory rootfd without following any symbolic link in any
+ * component and without leaving rootfd (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or a
+ * component walk where openat2 is missing): an O_PATH descriptor (a trailing link gives
+ * the link itself), or -errno (-ELOOP for a link in the path, -EXDEV for an
+ * escape). Never opens the file itself, so it never blocks on a FIFO. (fs/util_open.c) */
+int fu_open_beneath(int rootfd, const char *relpath);
+
+/* fu_open_beneath with open flags of the caller for the last component (O_NOFOLLOW added:
+ * O_PATH, or O_RDONLY | O_DIRECTORY for a directory); "" opens the root itself. fd or -errno. */
+int fu_open_beneath_flags(int rootfd, const char *relpath, int flags);
+
+/* fu_open_beneath's fallback for kernels without openat2 (exposed for tests): the same
+ * by walking one component at a time with O_PATH|O_NOFOLLOW; "." and ".." are refused. */
+int fu_open_beneath_walk(int rootfd, const char *relpath);
+
+/* Reopen the O_PATH descriptor pathfd, whose fstat is *want (a regular file), read-only
+ * and non-blocking through /proc/self/fd; the result is verified to be that same inode
+ * (-ESTALE if not, -EINVAL when *want is not a regular file). fd or -errno. */
+struct stat;
+int fu_reopen_regular(int pathfd, const struct stat *want);
+
 /* write exactly len bytes (retrying short writes and EINTR). 0 or -errno. */
 int fu_write_full(int fd, const void *buf, size_t len);
 

@@ -32,9 +32,21 @@ struct src {
     void *priv;                 /* kind-specific state */
 };
 
-/* Open the backing file relpath under directory fd dirfd, detecting packed files.
- * 0 or -errno; err gets a reason. */
+/* Open the backing file relpath under directory fd dirfd (links followed, for tools
+ * given a path by their user), detecting packed files. Only a regular file is opened
+ * (-EINVAL otherwise; never blocks on a FIFO). 0 or -errno; err gets a reason. */
 int src_open(int dirfd, const char *relpath, src_t **out, char *err, size_t errlen);
+
+/* The mount's open: relpath under the containment root rootfd, no symbolic link in any
+ * component, never outside rootfd (fu_open_beneath), a regular file only (-ELOOP when
+ * the path is a link, -EINVAL for other non-regular files). 0 or -errno, reason in err. */
+int src_open_beneath(int rootfd, const char *relpath, src_t **out, char *err, size_t errlen);
+
+/* Open the regular file behind the O_PATH descriptor pathfd whose fstat is *st (from
+ * fu_open_beneath; pathfd stays the caller's); name is for messages. -ELOOP for a link,
+ * -EINVAL for another non-regular file, -ESTALE when the inode is not *st's. */
+struct stat;
+int src_open_path(int pathfd, const struct stat *st, const char *name, src_t **out, char *err, size_t errlen);
 
 /* Read exactly len logical bytes at off (caller clips to src->size). 0 or -errno. */
 int src_read(src_t *s, void *buf, size_t len, uint64_t off);
