@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -64,6 +65,7 @@ struct el_loader {
     int req;                    /* slot index the reader must fill, or -1 */
     size_t slot_bytes;          /* size of each slot buffer */
     int stop;
+    eh_hint_t *hint;            /* flashfs hint channel, NULL when none */
 };
 
 /* ---- plans ------------------------------------------------------------------------- */
@@ -156,8 +158,19 @@ static void *el_reader(void *arg)
         el_slot_t *s = &L->slot[L->req];
         L->req = -1;
         int u = s->unit;
+        eh_hint_t *hint = L->hint;
         pthread_mutex_unlock(&L->mu);
         char err[256] = "";
+        if (hint) {
+            /* the mount's layer group of the unit: layer.N, or the head's (the embedding
+             * when it is tied) */
+            char g[32];
+            if (u < L->m->cfg.num_hidden_layers)
+                snprintf(g, sizeof g, "layer.%d", u);
+            else
+                snprintf(g, sizeof g, "%s", L->m->tied ? "embed" : "head");
+            eh_at(hint, g);
+        }
         int rc = el_read_unit(L->m, &L->units[u], s->buf, err, sizeof err);
         pthread_mutex_lock(&L->mu);
         s->rc = rc;
@@ -355,6 +368,13 @@ void el_release(el_loader_t *L, int u)
     for (int i = 0; i < 2; i++)
         if (L->slot[i].unit == u)
             L->slot[i].busy = 0;
+    pthread_mutex_unlock(&L->mu);
+}
+
+void el_set_hint(el_loader_t *L, eh_hint_t *h)
+{
+    pthread_mutex_lock(&L->mu);
+    L->hint = h;
     pthread_mutex_unlock(&L->mu);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "eng_kernels.h"
+#include "eng_hint.h"
 #include "eng_loader.h"
 #include "eng_model.h"
 #include "eng_pool.h"
@@ -26,6 +27,7 @@ struct em_model {
     ew_model_t w;
     hc_config_t *c;
     el_loader_t *ld;
+    eh_hint_t hint;             /* flashfs hint channel (fd -1 when none) */
     ep_pool_t *pool;
     em_opts_t o;
     em_layer_t *layers;
@@ -117,6 +119,7 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     em_model_t *m = calloc(1, sizeof *m);
     if (!m)
         return fu_err(err, errlen, -ENOMEM, "out of memory");
+    m->hint.fd = -1;
     m->o = *opts;
     if (m->o.n_threads <= 0)
         m->o.n_threads = 2;
@@ -231,6 +234,11 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     m->info.n_units = el_n_units(m->ld);
     m->info.n_resident = el_n_resident(m->ld);
     m->info.streaming = m->info.n_resident < m->info.n_units;
+    /* streaming from a flashfs mount: say which layer comes next (docs/control.md, hint) */
+    if (m->info.streaming && m->o.hint && eh_open(&m->hint, dir) == 0) {
+        el_set_hint(m->ld, &m->hint);
+        m->info.hinting = 1;
+    }
     m->info.model_bytes = total;
     for (int u = 0; u < m->info.n_units; u++)
         if (el_is_resident(m->ld, u))
@@ -251,6 +259,7 @@ void em_close(em_model_t *m)
     if (!m)
         return;
     el_destroy(m->ld);
+    eh_close(&m->hint);
     ep_destroy(m->pool);
     if (m->layers && m->c) {
         for (int l = 0; l < m->c->num_hidden_layers; l++) {
@@ -297,6 +306,7 @@ uint64_t em_bytes_read(const em_model_t *m)
 void em_info(const em_model_t *m, em_info_t *info)
 {
     *info = m->info;
+    info->hints_sent = m->hint.sent;
 }
 
 /* ---- attention ------------------------------------------------------------------------

@@ -45,6 +45,8 @@ static void usage(FILE *f)
           "                         model does not fit\n"
           "      --stream           stream layers from disk (with --ram: keep what fits)\n"
           "      --resident         load every layer (default when no --ram)\n"
+          "      --no-hint          streaming from a flashfs mount: do not tell the mount which\n"
+          "                         layer comes next (.flashfs/hint; on by default)\n"
           "      --batch N          prefill batch size (default 128)\n"
           "      --stats            print load time, prefill/decode speed, bytes read, peak RSS\n"
           "  -h, --help             this help\n", f);
@@ -73,7 +75,7 @@ static int parse_float(const char *s, double lo, double hi, double *v)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_GREEDY, O_IGNORE_EOS, O_KV, O_RAM,
-       O_STREAM, O_RESIDENT, O_STATS, O_BATCH };
+       O_STREAM, O_RESIDENT, O_STATS, O_BATCH, O_NO_HINT };
 
 int main(int argc, char **argv)
 {
@@ -90,12 +92,12 @@ int main(int argc, char **argv)
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS }, { "kv", required_argument, 0, O_KV },
         { "ram", required_argument, 0, O_RAM }, { "stream", no_argument, 0, O_STREAM },
         { "resident", no_argument, 0, O_RESIDENT }, { "stats", no_argument, 0, O_STATS },
-        { "batch", required_argument, 0, O_BATCH }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "batch", required_argument, 0, O_BATCH }, { "no-hint", no_argument, 0, O_NO_HINT }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     const char *model = NULL, *prompt = NULL;
     long n_predict = 128, ctx_cap = 0, threads = sysconf(_SC_NPROCESSORS_ONLN), v, batch = 0;
     double d;
-    int stats = 0, ignore_eos = 0, kv_f16 = 0;
+    int stats = 0, ignore_eos = 0, kv_f16 = 0, hint = 1;
     em_mode_t mode = EM_AUTO;
     uint64_t ram = 0;
     smp_params_t sp = { .temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
         case O_STREAM: mode = EM_STREAM; break;
         case O_RESIDENT: mode = EM_RESIDENT; break;
         case O_STATS: stats = 1; break;
+        case O_NO_HINT: hint = 0; break;
         case O_BATCH: if (parse_int(optarg, 1, 1 << 16, &batch)) bad = "--batch"; break;
         case 'h': usage(stdout); return FG_OK;
         case ':': fprintf(stderr, "flashgen: %s needs a value\n", argv[optind - 1]); return FG_USAGE;
@@ -213,7 +216,8 @@ int main(int argc, char **argv)
         n_predict = ctx - (long)n_ids;
 
     em_opts_t eo = { .n_threads = (int)threads, .capacity = (int)(n_ids + (size_t)n_predict),
-                     .kv_f16 = kv_f16, .mode = mode, .ram = ram, .max_batch = (int)batch };
+                     .kv_f16 = kv_f16, .mode = mode, .ram = ram, .max_batch = (int)batch,
+                     .hint = hint };
     if (eo.capacity < 1)
         eo.capacity = 1;
     em_model_t *m = NULL;
@@ -258,6 +262,8 @@ int main(int argc, char **argv)
                 fu_format_size(eg_peak_rss(), b, sizeof b), in.streaming ? "streaming" : "resident",
                 in.n_resident, in.n_units, fu_format_size(in.resident_bytes, r1, sizeof r1),
                 fu_format_size(in.model_bytes, r2, sizeof r2), in.isa, threads);
+        if (in.hinting)
+            fprintf(stderr, "  mount_hints:   %lu (layer hints to the flashfs mount)\n", in.hints_sent);
     }
     eg_stats_free(&st);
     em_close(m);

@@ -16,6 +16,7 @@ int ca_init(ca_t *c, uint64_t budget, sx_stats_t *sx)
     c->sx = sx;
     atomic_store(&c->budget, budget);
     atomic_store(&c->depth, 1);
+    atomic_store(&c->hint_group, -1);
     if (pthread_mutex_init(&c->mu, NULL) || pthread_mutex_init(&c->evict_mu, NULL))
         return -ENOMEM;
     pthread_condattr_t ca;
@@ -129,6 +130,7 @@ void ca_free(ca_t *c)
     free(c->files);
     free(c->order);
     free(c->group_last);
+    free(c->group_first);
     free(c->group_bytes);
     pthread_mutex_destroy(&c->evict_mu);
     pthread_mutex_destroy(&c->mu);

@@ -54,14 +54,16 @@ int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes)
     ord_t *o = n ? malloc(n * sizeof *o) : NULL;
     c->order = n ? malloc(n * sizeof *c->order) : NULL;
     c->group_last = n_groups ? malloc(n_groups * sizeof *c->group_last) : NULL;
+    c->group_first = n_groups ? malloc(n_groups * sizeof *c->group_first) : NULL;
     c->group_bytes = n_groups ? calloc(n_groups, sizeof *c->group_bytes) : NULL;
-    if ((n && (!o || !c->order)) || (n_groups && (!c->group_last || !c->group_bytes))) {
+    if ((n && (!o || !c->order)) || (n_groups && (!c->group_last || !c->group_first || !c->group_bytes))) {
         free(o);
         return -ENOMEM;
     }
     c->n_groups = n_groups;
     for (size_t g = 0; g < n_groups; g++) {
         c->group_last[g] = CA_NO_CYC;
+        c->group_first[g] = CA_NO_CYC;
         c->group_bytes[g] = group_bytes ? group_bytes[g] : 0;
     }
     size_t j = 0;
@@ -74,8 +76,11 @@ int ca_build_order(ca_t *c, size_t n_groups, const uint64_t *group_bytes)
     for (size_t q = 0; q < n; q++) {
         c->order[q] = (ca_ref_t){ o[q].file, o[q].chunk };
         c->files[o[q].file]->chunks[o[q].chunk].cyc = (uint32_t)q;
-        if ((size_t)o[q].group < n_groups)
+        if ((size_t)o[q].group < n_groups) {
             c->group_last[o[q].group] = (uint32_t)q;
+            if (c->group_first[o[q].group] == CA_NO_CYC)
+                c->group_first[o[q].group] = (uint32_t)q;
+        }
     }
     c->n_cyc = (uint32_t)n;
     free(o);
@@ -173,6 +178,9 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off)
     size_t n_chunks = __atomic_load_n(&f->n_chunks, __ATOMIC_ACQUIRE);
     const ca_chunk_t *chunks = __atomic_load_n(&f->chunks, __ATOMIC_ACQUIRE);
     if (!n || k >= n_chunks || chunks[k].cyc == CA_NO_CYC)
+        return atomic_load(&c->mode) == CA_MODE_CYCLIC;
+    /* a reader that hints its position (cache_hint.c) steers it alone meanwhile */
+    if (atomic_load(&c->hint_until_ns) > fu_now_ns())
         return atomic_load(&c->mode) == CA_MODE_CYCLIC;
     /* a chunk kept as small (a small group's, or holding bytes of one, like a rope table
      * every layer reads) says nothing about where the reader is */

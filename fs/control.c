@@ -110,6 +110,15 @@ char *ctl_stats_json(ffs_t *fs)
         NUM(p, "late", sx_get(&s->pf_late));
         NUM(p, "pushed_bytes", sx_get(&s->pf_pushed));
     }
+    cJSON *hn = cJSON_AddObjectToObject(o, "hints");
+    if (hn) {
+        int hg = atomic_load(&fs->ca.hint_group);
+        NUM(hn, "accepted", sx_get(&s->hints));
+        NUM(hn, "refused", sx_get(&s->hint_errors));
+        cJSON_AddBoolToObject(hn, "active", atomic_load(&fs->ca.hint_until_ns) > fu_now_ns());
+        cJSON_AddStringToObject(hn, "last_group",
+                                hg >= 0 && (size_t)hg < fs->ly.n_groups ? fs->ly.groups[hg].name : "");
+    }
     NUM(o, "stall_ms", (double)sx_get(&s->stall_ns) / 1e6);
     cJSON_AddStringToObject(o, "access_pattern", atomic_load(&fs->ca.mode) == CA_MODE_CYCLIC ? "cyclic" : "random");
     NUM(o, "cycles", sx_get(&s->cycles));
@@ -283,6 +292,9 @@ char *ctl_metrics_text(ffs_t *fs)
     metric(&b, "prefetch_pushed_bytes_total", "counter",
            "Prefetched bytes pushed into the mount's page cache ahead of the reader (notify_store).",
            (double)sx_get(&s->pf_pushed));
+    head(&b, "hints_total", "counter", "Lines written to .flashfs/hint by outcome.");
+    sb_printf(&b, "flashfs_hints_total{outcome=\"accepted\"} %llu\n", (unsigned long long)sx_get(&s->hints));
+    sb_printf(&b, "flashfs_hints_total{outcome=\"refused\"} %llu\n", (unsigned long long)sx_get(&s->hint_errors));
     metric(&b, "backing_read_seconds_total", "counter", "Time spent in successful backing reads (demand and prefetch).",
            (double)sx_get(&s->backing_ns) / 1e9);
     metric(&b, "stall_seconds_total", "counter", "Time READ requests waited on the backing store.",
@@ -338,6 +350,9 @@ int ctl_render(ffs_t *fs, int id, char **out, size_t *len)
         break;
     case CTL_CONTROL:
         t = strdup(control_help);
+        break;
+    case CTL_HINT:
+        t = ctl_hint_text(fs);
         break;
     case CTL_LAST_ERROR:
         pthread_mutex_lock(&fs->err_mu);

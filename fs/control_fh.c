@@ -67,6 +67,7 @@ static uint64_t share_ns(int id)
     switch (id) {
     case CTL_STATS:
     case CTL_METRICS:
+    case CTL_HINT:
         return CTL_SHARE_MS * 1000000ull;
     default:
         return UINT64_MAX;
@@ -96,6 +97,8 @@ static uint64_t state_key(ffs_t *fs, int id)
         }
         return h;
     }
+    if (id == CTL_HINT)
+        return mix(mix(mix(h, sx_get(&fs->sx.hints)), sx_get(&fs->sx.hint_errors)), atomic_load(&fs->ca.hint_until_ns));
     if (id != CTL_STATS && id != CTL_METRICS)
         return h;
     sx_stats_t *s = &fs->sx;
@@ -345,6 +348,12 @@ int ctl_fh_read(ffs_t *fs, uint64_t fh, size_t size, uint64_t off, ctl_reply_fn 
     return 0;
 }
 
+/* One complete line of handle h: a command of `control` or a hint of `hint`. */
+static int exec_line(ffs_t *fs, const struct ctl_fh *h, const char *line, size_t len)
+{
+    return h->id == CTL_HINT ? ctl_hint_line(fs, line, len) : ctl_exec_line(fs, line, len);
+}
+
 /* Feed buf to the line buffer of h, executing every complete line (under fs->cmd_mu).
  * At the first failing line the rest of buf is discarded: -EINVAL. */
 static int feed(ffs_t *fs, struct ctl_fh *h, const char *buf, size_t size)
@@ -380,7 +389,7 @@ static int feed(ffs_t *fs, struct ctl_fh *h, const char *buf, size_t size)
             break;
         size_t ll = h->line_len;
         h->line_len = 0;
-        int rc = ctl_exec_line(fs, h->line, ll);
+        int rc = exec_line(fs, h, h->line, ll);
         if (rc < 0)
             return rc;
     }
@@ -392,7 +401,7 @@ static struct ctl_fh *get_writable(ctl_reg_t *r, uint64_t fh)
 {
     pthread_mutex_lock(&r->mu);
     struct ctl_fh *h = fh_find(r, fh);
-    if (h && h->writable && h->id == CTL_CONTROL)
+    if (h && h->writable && (h->id == CTL_CONTROL || h->id == CTL_HINT))
         h->refs++;
     else
         h = NULL;
@@ -421,7 +430,7 @@ static int finish_line(ffs_t *fs, struct ctl_fh *h)
     h->overlong = 0;
     if (over || !ll)
         return 0;
-    return ctl_exec_line(fs, h->line, ll);
+    return exec_line(fs, h, h->line, ll);
 }
 
 int ctl_fh_flush(ffs_t *fs, uint64_t fh)

@@ -13,12 +13,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-const char *const ffs_ctl_names[CTL_N] = { "stats", "metrics", "layout", "control", "last_error" };
+const char *const ffs_ctl_names[CTL_N] = { "stats", "metrics", "layout", "control", "last_error", "hint" };
 
 /* Modes of the control files: owner-only (owner = the mounting uid, see add_control_dir).
  * stats, metrics and layout name files from every directory of the model, including
  * ones other users may not list; with allow_other they must not read them. */
-static const mode_t ctl_modes[CTL_N] = { 0400, 0400, 0400, 0600, 0400 };
+static const mode_t ctl_modes[CTL_N] = { 0400, 0400, 0400, 0600, 0400, 0600 };
 
 /* group_at callback for ca_add_file over one layout file. */
 static int group_at(void *ctx, uint64_t off)

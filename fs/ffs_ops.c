@@ -218,7 +218,7 @@ static void ctl_open(fuse_req_t req, ffs_t *fs, ffs_node_t *n, struct fuse_file_
     int acc = fi->flags & O_ACCMODE;
     int wr = acc != O_RDONLY;
     /* default_permissions already checked the modes (owner-only); root passes those */
-    if ((wr || (fi->flags & O_TRUNC)) && n->ctl_id != CTL_CONTROL) {
+    if ((wr || (fi->flags & O_TRUNC)) && n->ctl_id != CTL_CONTROL && n->ctl_id != CTL_HINT) {
         fuse_reply_err(req, EACCES);
         return;
     }

@@ -131,6 +131,7 @@ typedef struct ca {
     ca_ref_t *order;                /* cyc index -> chunk */
     uint32_t n_cyc;
     uint32_t *group_last;           /* per group: last cyc index of its chunks (CA_NO_CYC if none) */
+    uint32_t *group_first;          /* per group: first cyc index of its chunks (CA_NO_CYC if none) */
     uint64_t *group_bytes;          /* per group: tensor bytes (small groups are kept longest) */
     uint64_t group_median;          /* median group size (a layer), sizes the prefetch window */
     size_t n_groups;
@@ -145,6 +146,9 @@ typedef struct ca {
     _Atomic uint64_t cycle_mark;    /* backing bytes at the last wrap of the reader */
     _Atomic uint64_t last_cycle_bytes; /* backing bytes read during the last full cycle */
     pthread_mutex_t evict_mu;       /* one evicting thread at a time (evictor, prefetcher) */
+    /* hint channel (cache_hint.c) */
+    _Atomic uint64_t hint_until_ns; /* READs do not move the position before this time */
+    _Atomic int hint_group;         /* group of the last hint, -1 none */
 } ca_t;
 
 /* Initialise with a budget in bytes. 0 or -errno. */
@@ -173,6 +177,20 @@ int ca_note_access(ca_t *c, ca_file_t *f, uint64_t off);
 
 /* Cyclic distance of chunk cyc ahead of the reader position (0 = at or just behind). */
 uint32_t ca_distance(const ca_t *c, uint32_t cyc);
+
+/* How long a hint holds the reader position against READs (ms): a reader that stops
+ * hinting (or crashes) gives the position back to its READs after this. */
+#define CA_HINT_HOLD_MS 2000
+
+/* Hint: the reader is about to read layer group `group`. The position moves to just before
+ * the group's first chunk (prefetch starts there, eviction measures distances from there),
+ * the pattern counts as cyclic, and for CA_HINT_HOLD_MS READs do not move the position (a
+ * new hint extends it). A jump back by more than half the ring counts a cycle.
+ * 0, -EINVAL (no such group), -ENOENT (the group has no bytes in the cyclic order). */
+int ca_hint_at(ca_t *c, size_t group);
+
+/* End the hint hold now: READs steer the position again. */
+void ca_hint_release(ca_t *c);
 
 /* Make room for `bytes` more under the budget by evicting only chunks whose distance is
  * greater than `dist` (or non-model bytes). 0 when there is room, -ENOSPC if not. */

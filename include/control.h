@@ -87,6 +87,15 @@ int ctl_fh_flush(struct ffs *fs, uint64_t fh);
  * once no request uses it. */
 void ctl_fh_release(struct ffs *fs, uint64_t fh);
 
+/* Execute one line written to `hint` (no newline): "at GROUP" (the reader is about to read
+ * layer group GROUP: the reader position moves there, prefetch starts from it and READs do
+ * not move the position for CA_HINT_HOLD_MS), "release" (READs steer again at once), a
+ * blank line or # comment. 0, or -EINVAL with the reason in last_error. (control_hint.c) */
+int ctl_hint_line(struct ffs *fs, const char *line, size_t len);
+
+/* What `hint` shows when read: usage and the hint state (malloc'd text), NULL on ENOMEM. */
+char *ctl_hint_text(struct ffs *fs);
+
 /* Render control file `id` (CTL_* of ffs.h) into a malloc'd buffer. 0 or -ENOMEM. */
 int ctl_render(struct ffs *fs, int id, char **out, size_t *len);
 

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eng_hint.h"
 #include "eng_weights.h"
 
 typedef struct el_loader el_loader_t;
@@ -45,6 +46,10 @@ int el_acquire(el_loader_t *L, int u, const void *ptrs[EL_MAX_ITEMS], char *err,
 
 /* Done with unit u (its slot may be refilled). */
 void el_release(el_loader_t *L, int u);
+
+/* Send a hint (eng_hint.h) naming each streamed unit's layer group before its read: h
+ * must outlive the loader; NULL turns hints off. */
+void el_set_hint(el_loader_t *L, eh_hint_t *h);
 
 /* Stop the reader and free every buffer (NULL-safe). */
 void el_destroy(el_loader_t *L);

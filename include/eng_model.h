@@ -29,6 +29,7 @@ typedef struct {
     uint64_t ram;               /* memory budget in bytes (0: none) */
     int max_batch;              /* prefill tokens per batch (default 128) */
     int portable;               /* force the portable C kernels */
+    int hint;                   /* streaming from a flashfs mount: tell it each next layer */
 } em_opts_t;
 
 typedef struct {
@@ -40,6 +41,8 @@ typedef struct {
     int n_units, n_resident;    /* units: layers + head */
     int streaming;
     const char *isa;            /* kernel set */
+    int hinting;                /* hints go to a flashfs mount (.flashfs/hint) */
+    unsigned long hints_sent;   /* hints written so far */
 } em_info_t;
 
 /* Open a model folder (config, weights, loader) with KV room for opts->capacity positions.

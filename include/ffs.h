@@ -21,7 +21,7 @@
 #define FFS_VERSION "0.1.0"
 
 /* Control files of `.flashfs/` (see docs/control.md). */
-enum { CTL_STATS = 0, CTL_METRICS, CTL_LAYOUT, CTL_CONTROL, CTL_LAST_ERROR, CTL_N };
+enum { CTL_STATS = 0, CTL_METRICS, CTL_LAYOUT, CTL_CONTROL, CTL_LAST_ERROR, CTL_HINT, CTL_N };
 
 /* Names of the control files, indexed by CTL_*. */
 extern const char *const ffs_ctl_names[CTL_N];

@@ -31,6 +31,8 @@ typedef struct {
     _Atomic uint64_t read_sizes[SX_RS_N];
     _Atomic uint64_t errors;            /* READs answered with an error */
     _Atomic uint64_t ctl_commands;      /* control commands accepted */
+    _Atomic uint64_t hints;             /* hints accepted on .flashfs/hint */
+    _Atomic uint64_t hint_errors;       /* hint lines refused */
 } sx_stats_t;
 
 /* Zero everything and set the start time. */

@@ -140,6 +140,10 @@ void it_run_free(it_run_t *r);
  * inherits SIGINT ignored, and libfuse keeps an ignored SIGINT ignored). */
 void it_child_reset_signals(void);
 
+/* In a forked child as uid/gid `uid` (no supplementary groups): the errno of
+ * open(path, flags), 0 when it opened. Fails the test when the child cannot switch. */
+int it_open_errno_as(unsigned uid, const char *path, int flags);
+
 /* Number of non-empty lines of s (for "one line on stderr" checks). */
 int it_count_lines(const char *s);
 

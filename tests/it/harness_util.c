@@ -1,11 +1,13 @@
 /* harness_util.c — the integration harness's process and file helpers: it_run (a
  * program with captured stdout/stderr and a timeout), whole-file reads, file sha256,
  * and the clock helpers. See harness.h. */
+#include <check.h>
 #include "harness.h"
 #include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -275,4 +277,33 @@ int it_sha256_file(const char *path, size_t bufsize, char out[65])
     sha256_final(&c, d);
     sha256_to_hex(d, out);
     return 0;
+}
+
+int it_open_errno_as(unsigned uid, const char *path, int flags)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        int e = 0;
+        if (setgroups(0, NULL) || setgid((gid_t)uid) || setuid((uid_t)uid)) {
+            e = -1;
+        } else {
+            int fd = open(path, flags);
+            e = fd < 0 ? errno : 0;
+        }
+        if (write(pfd[1], &e, sizeof e) != (ssize_t)sizeof e)
+            _exit(2);
+        _exit(0);
+    }
+    close(pfd[1]);
+    int e = -2;
+    ck_assert_int_eq(read(pfd[0], &e, sizeof e), (ssize_t)sizeof e);
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_int_ne(e, -1);
+    return e;
 }

@@ -252,36 +252,6 @@ START_TEST(ro_option)
 }
 END_TEST
 
-/* In a child as uid/gid 65534: errno of open(path, flags), 0 when it opened. */
-static int errno_as_nobody(const char *path, int flags)
-{
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        int e = 0;
-        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
-            e = -1;
-        } else {
-            int fd = open(path, flags);
-            e = fd < 0 ? errno : 0;
-        }
-        if (write(pfd[1], &e, sizeof e) != (ssize_t)sizeof e)
-            _exit(2);
-        _exit(0);
-    }
-    close(pfd[1]);
-    int e = -2;
-    ck_assert_int_eq(read(pfd[0], &e, sizeof e), (ssize_t)sizeof e);
-    close(pfd[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    ck_assert_int_ne(e, -1);
-    return e;
-}
-
 /* With allow_other, a 0700 directory's file names must not reach other users through
  * stats/metrics/layout: those files are owner-only (0400, owned by the mounting uid). */
 START_TEST(control_files_owner_only)
@@ -311,18 +281,18 @@ START_TEST(control_files_owner_only)
         ck_assert_int_eq(stat(it_mpath(&m, rel, p, sizeof p), &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0400);
         ck_assert_uint_eq(st.st_uid, getuid());
-        ck_assert_msg(errno_as_nobody(p, O_RDONLY) == EACCES, "uid 65534 could open %s", rel);
+        ck_assert_msg(it_open_errno_as(65534, p, O_RDONLY) == EACCES, "uid 65534 could open %s", rel);
     }
     struct stat st;
     ck_assert_int_eq(stat(it_mpath(&m, ".flashfs/control", p, sizeof p), &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0600);
-    ck_assert_int_eq(errno_as_nobody(p, O_WRONLY), EACCES);
-    ck_assert_int_eq(errno_as_nobody(p, O_RDONLY), EACCES);
+    ck_assert_int_eq(it_open_errno_as(65534, p, O_WRONLY), EACCES);
+    ck_assert_int_eq(it_open_errno_as(65534, p, O_RDONLY), EACCES);
     /* what the mirror itself shows follows the backing modes: the file in private/ is
      * out of reach, the public one is readable */
-    ck_assert_int_eq(errno_as_nobody(it_mpath(&m, "private/secret-name.safetensors", p, sizeof p), O_RDONLY),
+    ck_assert_int_eq(it_open_errno_as(65534, it_mpath(&m, "private/secret-name.safetensors", p, sizeof p), O_RDONLY),
                      EACCES);
-    ck_assert_int_eq(errno_as_nobody(it_mpath(&m, "config.json", p, sizeof p), O_RDONLY), 0);
+    ck_assert_int_eq(it_open_errno_as(65534, it_mpath(&m, "config.json", p, sizeof p), O_RDONLY), 0);
     ck_assert_int_eq(it_mount_stop(&m), 0);
     it_rm_rf(model);
 }
