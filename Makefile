@@ -151,7 +151,7 @@ check-extra:
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/unit
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLASHFS_BUILD=build-asan build-asan/tests/integration
+	SAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLASHFS_BUILD=build-asan build-asan/tests/integration
 
 # ---- user-facing jobs --------------------------------------------------------
 demo:
