@@ -46,7 +46,7 @@ cleanup() {
     rmdir "$MNT" 2>/dev/null || true
     rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT HUP INT PIPE TERM
 
 # stats_get FILE KEY: the value of KEY in a .flashfs/stats snapshot (cJSON's layout: one
 # "key": value per line); nested keys are dotted, e.g. prefetch.issued.
