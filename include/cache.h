@@ -201,7 +201,7 @@ void ca_admit_done(ca_t *c, uint64_t reserved);
  * are counted twice, and evicting for that would evict a chunk for nothing. */
 void ca_settle(ca_t *c);
 
-#define CA_ADMIT_WAIT_MS 500
+#define CA_ADMIT_WAIT_MS 2000
 
 /* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
  * `depth` median-sized groups (what the reader needs from the disk while it works on
