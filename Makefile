@@ -154,10 +154,13 @@ check-asan:
 	SAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLASHFS_BUILD=build-asan build-asan/tests/integration
 
 # ---- user-facing jobs --------------------------------------------------------
+# the build's output goes to $(BUILD)/demo-build.log (printed only when the build fails)
 demo:
-	$(MAKE) deps
-	$(MAKE) all
-	sh tools/demo.sh
+	@$(MAKE) -s deps
+	@mkdir -p $(BUILD)
+	@echo "building (log: $(BUILD)/demo-build.log)"
+	@$(MAKE) all > $(BUILD)/demo-build.log 2>&1 || { cat $(BUILD)/demo-build.log; exit 1; }
+	@FLASHFS_BUILD=$(BUILD) sh tools/demo.sh
 
 bench:
 	$(MAKE) deps

@@ -143,7 +143,7 @@ void ca_free(ca_t *c)
 
 uint64_t ca_total(const ca_t *c)
 {
-    return atomic_load(&c->pc_pages) * CA_PAGE + atomic_load(&c->daemon_bytes);
+    return atomic_load(&c->pc_pages) * CA_PAGE + atomic_load(&c->daemon_bytes) + atomic_load(&c->evicting);
 }
 
 void ca_daemon_add(ca_t *c, int64_t delta)
@@ -175,11 +175,94 @@ static struct timespec deadline_ms(long ms)
     return ts;
 }
 
+int ca_try_reserve(ca_t *c, uint64_t bytes, uint64_t limit)
+{
+    uint64_t d = atomic_load(&c->daemon_bytes);
+    for (;;) {
+        uint64_t pc = atomic_load(&c->pc_pages) * CA_PAGE + atomic_load(&c->evicting);
+        if (pc + d + bytes > limit)
+            return 0;
+        if (atomic_compare_exchange_weak(&c->daemon_bytes, &d, d + bytes))
+            return 1;
+    }
+}
+
+uint64_t ca_admit(ca_t *c, uint64_t len)
+{
+    if (!len)
+        return 0;
+    uint64_t budget = atomic_load(&c->budget);
+    /* a READ larger than the budget waits for everything else, then goes alone */
+    uint64_t need = len < budget ? len : budget;
+    if (!atomic_load(&c->want) && ca_try_reserve(c, len, budget - need + len))
+        return len;
+    if (!c->running) {
+        ca_daemon_add(c, (int64_t)len);
+        return len;
+    }
+    sx_add(&c->sx->admit_waits, 1);
+    uint64_t t0 = fu_now_ns(), limit_ns = (uint64_t)CA_ADMIT_WAIT_MS * 1000000u;
+    atomic_fetch_add(&c->want, need);
+    pthread_mutex_lock(&c->mu);
+    /* first come, first served: without the order, a 1 MiB READ loses every race for
+     * the room freed to the READs arriving after it */
+    uint64_t ticket = c->adm_next++, t_head = 0;
+    int ok = 0;
+    for (;;) {
+        budget = atomic_load(&c->budget);
+        need = len < budget ? len : budget;
+        if (!c->running)
+            break;
+        if (c->adm_head == ticket) {
+            if ((ok = ca_try_reserve(c, len, budget - need + len)))
+                break;
+            /* pinned pages (never evicted) leave no room for it: waiting does not help */
+            if (atomic_load(&c->pinned_pages) * CA_PAGE + need > budget)
+                break;
+            /* the head waits at most CA_ADMIT_WAIT_MS, so the queue always moves */
+            uint64_t now = fu_now_ns();
+            if (!t_head)
+                t_head = now;
+            else if (now - t_head >= limit_ns)
+                break;
+        }
+        pthread_cond_signal(&c->wake);
+        struct timespec ts = deadline_ms(10);
+        pthread_cond_timedwait(&c->done, &c->mu, &ts);
+    }
+    if (c->adm_head == ticket)
+        c->adm_head++;
+    pthread_cond_broadcast(&c->done);
+    pthread_mutex_unlock(&c->mu);
+    atomic_fetch_sub(&c->want, need);
+    if (!ok) {
+        fu_log(FU_LOG_DEBUG, "READ of %llu bytes admitted over the budget after %llu ms (pinned %llu bytes)",
+               (unsigned long long)len, (unsigned long long)((fu_now_ns() - t0) / 1000000),
+               (unsigned long long)(atomic_load(&c->pinned_pages) * CA_PAGE));
+        sx_add(&c->sx->admit_over, 1);
+        ca_daemon_add(c, (int64_t)len);
+    }
+    sx_add(&c->sx->admit_wait_ns, fu_now_ns() - t0);
+    return len;
+}
+
+void ca_admit_done(ca_t *c, uint64_t reserved)
+{
+    ca_daemon_add(c, -(int64_t)reserved);
+    ca_settle(c);
+    /* room for waiting READs: they re-check after a round or on this signal */
+    if (atomic_load(&c->want)) {
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(&c->done);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
 void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
 {
     if (len == 0)
         return;
-    uint64_t now = fu_now_ns(), added = 0;
+    uint64_t now = fu_now_ns(), added = 0, pinned = 0;
     pthread_mutex_lock(&f->lock);
     /* clipped under the lock: the file may have been replaced (ca_file_replace) since the
      * READ began; the table always covers f->size */
@@ -193,32 +276,24 @@ void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len)
             ch->bits[i >> 6] |= m;
             ch->npages++;
             added++;
+            pinned += ch->pinned;
         }
         ch->last_use = now;
     }
-    pthread_mutex_unlock(&f->lock);
     if (added) {
         atomic_fetch_add(&f->pages, added);
         atomic_fetch_add(&c->pc_pages, added);
+        atomic_fetch_add(&c->pinned_pages, pinned);
     }
-    uint64_t budget = atomic_load(&c->budget);
-    uint64_t total = ca_total(c);
-    if (total <= budget || !c->running)
-        return;
-    wake_evictor(c);
-    /* Back-pressure: far over budget (the evictor lags behind many readers), wait for
-     * eviction rounds, bounded so a stuck invalidation cannot stall readers for long. */
-    uint64_t slack = budget / 16 > (4ull << 20) ? (4ull << 20) : budget / 16;
-    if (slack < CA_CHUNK)
-        slack = CA_CHUNK;
-    /* only page cache can be evicted for us; buffers in use are released by their READs */
-    for (int i = 0; i < 10 && ca_total(c) > budget + slack && atomic_load(&c->pc_pages) * CA_PAGE > slack; i++) {
-        struct timespec ts = deadline_ms(10);
-        pthread_mutex_lock(&c->mu);
-        pthread_cond_signal(&c->wake);
-        pthread_cond_timedwait(&c->done, &c->mu, &ts);
-        pthread_mutex_unlock(&c->mu);
-    }
+    pthread_mutex_unlock(&f->lock);
+    /* no eviction is triggered here: until the caller releases its reservation
+     * (ca_admit_done) or buffer, these pages are counted twice */
+}
+
+void ca_settle(ca_t *c)
+{
+    if (c->running && ca_total(c) > atomic_load(&c->budget))
+        wake_evictor(c);
 }
 
 void ca_pf_stale_done(ca_t *c, ca_file_t *f, ca_chunk_t *ch)
@@ -241,6 +316,8 @@ static uint64_t clear_pages(ca_t *c, ca_file_t *f, size_t k)
     ch->npages = 0;
     atomic_fetch_sub(&f->pages, n);
     atomic_fetch_sub(&c->pc_pages, n);
+    if (ch->pinned)
+        atomic_fetch_sub(&c->pinned_pages, n);
     return n * CA_PAGE;
 }
 
@@ -379,8 +456,14 @@ void ca_set_pins(ca_t *c, const uint8_t *pinned, size_t n)
         ca_file_t *f = c->files[i];
         pthread_mutex_lock(&f->lock);
         for (size_t k = 0; k < f->n_chunks; k++) {
-            int g = f->chunks[k].group;
-            f->chunks[k].pinned = g >= 0 && (size_t)g < n && pinned[g];
+            ca_chunk_t *ch = &f->chunks[k];
+            int g = ch->group;
+            uint8_t pin = g >= 0 && (size_t)g < n && pinned[g];
+            if (pin && !ch->pinned)
+                atomic_fetch_add(&c->pinned_pages, ch->npages);
+            else if (!pin && ch->pinned)
+                atomic_fetch_sub(&c->pinned_pages, ch->npages);
+            ch->pinned = pin;
         }
         pthread_mutex_unlock(&f->lock);
     }

@@ -3,11 +3,16 @@
  * Loop: sleep until woken (a READ pushed the total over budget, a `ram`/`drop` command)
  * or 100 ms pass; then
  *   drop requested   -> invalidate every resident chunk of every file;
- *   total > budget   -> ask the policy for victims and invalidate them one by one until
- *                       the total is under the low watermark (budget - ca_hysteresis).
+ *   total + wanted > budget
+ *                    -> ask the policy for victims and invalidate them one by one until
+ *                       the total is under the low watermark: budget - the hysteresis, or
+ *                       less by the bytes READs wait to be admitted for (ca_admit), at
+ *                       most the headroom the plan leaves for them.
  * Invalidation order per chunk: clear the chunk's bitmap FIRST, then
- * fuse_lowlevel_notify_inval_inode(range). A READ racing with it marks its pages after
- * its reply, so every interleaving leaves the count >= what the kernel holds. */
+ * fuse_lowlevel_notify_inval_inode over the runs of pages that were counted. A READ
+ * racing with it marks its pages after its reply, so every interleaving leaves the count
+ * >= what the kernel holds; and pages the count does not hold (a READ in flight: locked
+ * in the kernel until its reply) are not invalidated, which would wait for that READ. */
 #include "cache.h"
 #include "prefetch.h"
 #include "fu_util.h"
@@ -19,18 +24,41 @@
 
 uint64_t ca_evict_chunk(ca_t *c, ca_file_t *f, size_t k)
 {
+    uint64_t bits[CA_PAGES / 64];
     pthread_mutex_lock(&f->lock);
+    memcpy(bits, f->chunks[k].bits, sizeof bits);
+    /* the size under the lock: the watcher may replace the file (ca_file_replace) */
     uint64_t freed = ca_chunk_clear(c, f, k), size = f->size;
     pthread_mutex_unlock(&f->lock);
-    uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
-    if (!freed || off >= size)
-        return freed;
-    uint64_t len = off + CA_CHUNK > size ? size - off : CA_CHUNK;
-    if (c->se) {
-        int rc = fuse_lowlevel_notify_inval_inode(c->se, f->ino, (off_t)off, (off_t)len);
-        if (rc < 0 && rc != -ENOENT)
-            fu_log(FU_LOG_DEBUG, "inval %s @%llu: %s", f->display, (unsigned long long)off, strerror(-rc));
+    if (!freed)
+        return 0;
+    /* the pages stay counted (as `evicting`) until the kernel has dropped them */
+    uint64_t pages = 0;
+    for (unsigned w = 0; w < CA_PAGES / 64; w++)
+        pages += (uint64_t)__builtin_popcountll(bits[w]);
+    pages *= CA_PAGE;
+    atomic_fetch_add(&c->evicting, pages);
+    uint64_t base = (uint64_t)k << CA_CHUNK_SHIFT;
+    for (unsigned i = 0; c->se && i < CA_PAGES;) {
+        if (!(bits[i >> 6] >> (i & 63) & 1)) {
+            i++;
+            continue;
+        }
+        unsigned j = i;
+        while (j < CA_PAGES && (bits[j >> 6] >> (j & 63) & 1))
+            j++;
+        uint64_t off = base + ((uint64_t)i << CA_PAGE_SHIFT);
+        uint64_t len = (uint64_t)(j - i) << CA_PAGE_SHIFT;
+        if (off < size) {
+            if (off + len > size)
+                len = size - off;
+            int rc = fuse_lowlevel_notify_inval_inode(c->se, f->ino, (off_t)off, (off_t)len);
+            if (rc < 0 && rc != -ENOENT)
+                fu_log(FU_LOG_DEBUG, "inval %s @%llu: %s", f->display, (unsigned long long)off, strerror(-rc));
+        }
+        i = j;
     }
+    atomic_fetch_sub(&c->evicting, pages);
     sx_add(&c->sx->evictions, 1);
     sx_add(&c->sx->evicted_bytes, freed);
     return freed;
@@ -78,13 +106,23 @@ static uint64_t evict_to(ca_t *c, uint64_t target)
 
 uint64_t ca_hysteresis(const ca_t *c)
 {
-    uint64_t h = atomic_load(&((ca_t *)c)->budget) / 256;
-    return h < CA_CHUNK ? CA_CHUNK : h;
+    uint64_t b = atomic_load(&((ca_t *)c)->budget);
+    uint64_t h = b / 256;
+    if (h < CA_CHUNK)
+        h = b / 16 < CA_CHUNK ? b / 16 : CA_CHUNK;
+    return h;
 }
 
 uint64_t ca_headroom(const ca_t *c)
 {
-    return ca_hysteresis(c) + 2 * PF_THREADS * CA_CHUNK;
+    /* A fixed 8 MiB took all of an 8 MiB budget: no resident set, no prefetch at all. */
+    uint64_t b = atomic_load(&((ca_t *)c)->budget);
+    uint64_t fly = 2 * PF_THREADS * CA_CHUNK;
+    if (fly > b / 8)
+        fly = b / 8;
+    if (fly < CA_CHUNK)
+        fly = CA_CHUNK;
+    return ca_hysteresis(c) + fly;
 }
 
 /* Median size of the non-empty groups: the size of a layer in a transformer, where the
@@ -220,9 +258,16 @@ void *ca_evictor_main(void *arg)
             pthread_cond_broadcast(&c->done);
             continue;
         }
-        if (ca_total(c) > budget) {
+        uint64_t want = atomic_load(&c->want);
+        if (ca_total(c) + want > budget) {
+            /* room for the READs waiting to be admitted, up to the headroom the plan
+             * keeps free for them (more would evict the resident set for them) */
+            uint64_t h = ca_headroom(c), low = ca_hysteresis(c);
+            if (low < (want < h ? want : h))
+                low = want < h ? want : h;
+            uint64_t target = budget > low ? budget - low : 0;
             pthread_mutex_unlock(&c->mu);
-            uint64_t freed = evict_to(c, budget - ca_hysteresis(c));
+            uint64_t freed = evict_to(c, target);
             pthread_mutex_lock(&c->mu);
             c->rounds++;
             pthread_cond_broadcast(&c->done);

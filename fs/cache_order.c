@@ -139,7 +139,7 @@ static void plan_locked(ca_t *c)
     uint64_t keep = budget > reserve ? budget - reserve : 0;
     /* f in 1/65536 units */
     uint64_t f = stream ? (keep >= stream ? 65536 : keep * 65536 / stream) : 0;
-    uint64_t acc = 0;
+    uint64_t acc = 0, kept = 0;
     for (uint32_t q = 0; q < c->n_cyc; q++) {
         ca_file_t *fl = c->files[c->order[q].file];
         pthread_mutex_lock(&fl->lock);
@@ -150,10 +150,12 @@ static void plan_locked(ca_t *c)
             if (acc >= 65536) {
                 acc -= 65536;
                 ch->keep = 1;
+                kept += (uint64_t)ch->cap_pages * CA_PAGE;
             }
         }
         pthread_mutex_unlock(&fl->lock);
     }
+    atomic_store(&c->resident_set, kept + fixed);
 }
 
 uint32_t ca_distance(const ca_t *c, uint32_t cyc)

@@ -74,6 +74,13 @@ char *ctl_stats_json(ffs_t *fs)
     NUM(r, "total", pc + dm);
     NUM(r, "daemon", dm);
     NUM(r, "page_cache", pc);
+    NUM(o, "resident_set_bytes", atomic_load(&fs->ca.resident_set));
+    cJSON *ad = cJSON_AddObjectToObject(o, "admission");
+    if (ad) {
+        NUM(ad, "waits", sx_get(&s->admit_waits));
+        NUM(ad, "wait_ms", (double)sx_get(&s->admit_wait_ns) / 1e6);
+        NUM(ad, "over_budget", sx_get(&s->admit_over));
+    }
     cJSON *files = cJSON_AddObjectToObject(o, "files");
     for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
         ffs_node_t *n = ffs_tree_node(&fs->tree, i);
@@ -254,6 +261,14 @@ char *ctl_metrics_text(ffs_t *fs)
     head(&b, "resident_bytes", "gauge", "Bytes held for the mount, by where they live.");
     sb_printf(&b, "flashfs_resident_bytes{source=\"daemon\"} %llu\n", (unsigned long long)dm);
     sb_printf(&b, "flashfs_resident_bytes{source=\"page_cache\"} %llu\n", (unsigned long long)pc);
+    metric(&b, "resident_set_bytes", "gauge", "Bytes of the planned resident set (kept across cycles).",
+           (double)atomic_load(&fs->ca.resident_set));
+    metric(&b, "admission_waits_total", "counter", "READs that waited for room under the budget.",
+           (double)sx_get(&s->admit_waits));
+    metric(&b, "admission_wait_seconds_total", "counter", "Time READs waited for room under the budget.",
+           (double)sx_get(&s->admit_wait_ns) / 1e9);
+    metric(&b, "admission_over_budget_total", "counter", "READs served over the budget after waiting in vain.",
+           (double)sx_get(&s->admit_over));
     head(&b, "file_resident_bytes", "gauge", "Resident bytes of each mounted file.");
     for (size_t i = 1; i <= fs->tree.n_nodes; i++) {
         ffs_node_t *n = ffs_tree_node(&fs->tree, i);

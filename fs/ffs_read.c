@@ -9,7 +9,10 @@
  *   3. otherwise read the range from the backing store into a per-thread aligned buffer
  *      and reply with it (a miss);
  *   4. after the reply, mark the pages resident (ca_served) and free prefetch buffers
- *      whose chunk is now entirely in the page cache. */
+ *      whose chunk is now entirely in the page cache.
+ * Before 2, the READ is admitted against the budget (ca_admit): its bytes are reserved,
+ * waiting while the evictor makes room, so that many readers at once cannot push the
+ * page cache past the budget; the reservation is released after ca_served. */
 #include "ffs.h"
 #include "fu_util.h"
 
@@ -22,8 +25,8 @@
 #define MAX_SEGS 4
 
 /* Per-thread READ buffer, 4 KiB aligned for O_DIRECT backing reads, grown on demand.
- * Only the bytes of a READ in progress count against the budget (ca_daemon_add around
- * the read); an idle buffer is fixed overhead like a thread stack (at most one 1 MiB
+ * Only the bytes of a READ in progress count against the budget (admitted by ca_admit
+ * before the read, released after its pages were counted); an idle buffer is fixed overhead like a thread stack (at most one 1 MiB
  * buffer per worker thread, <= 10). A thread-specific-data destructor frees it when
  * libfuse ends an idle worker thread. */
 typedef struct {
@@ -173,6 +176,8 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
      * for the CPU with this reply) and before a miss's backing read (to overlap it) */
     int kick = f && ca_note_access(&fs->ca, f, uoff) && atomic_load(&fs->prefetch_on);
     size_t k0 = (size_t)(uoff >> CA_CHUNK_SHIFT), k1 = (size_t)((uoff + len - 1) >> CA_CHUNK_SHIFT);
+    /* room under the budget for this READ's buffer and pages, before serving it */
+    uint64_t adm = ca_admit(&fs->ca, len);
     struct iovec iov[MAX_SEGS];
     if (f && k1 - k0 < MAX_SEGS && pf_acquire(fs, f, uoff, len, k0, k1, iov)) {
         sx_add(&fs->sx.hits, 1);
@@ -182,24 +187,25 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
             pf_kick(&fs->pf);
         ca_served(&fs->ca, f, uoff, len);
         pf_release(fs, f, k0, k1);
+        ca_admit_done(&fs->ca, adm);
         return;
     }
     if (kick)
         pf_kick(&fs->pf);
     void *buf = read_buf(len);
     if (!buf) {
+        ca_admit_done(&fs->ca, adm);
         sx_add(&fs->sx.errors, 1);
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ca_daemon_add(&fs->ca, (int64_t)len);
     uint64_t t0 = fu_now_ns();
     int rc = src_read(src, buf, len, uoff);
     uint64_t dt = fu_now_ns() - t0;
     sx_add(&fs->sx.stall_ns, dt);
     sx_add(&fs->sx.backing_reads, 1);
     if (rc < 0) {
-        ca_daemon_add(&fs->ca, -(int64_t)len);
+        ca_admit_done(&fs->ca, adm);
         sx_add(&fs->sx.errors, 1);
         /* the edge: one line naming the file and the range the kernel asked for */
         fu_log(FU_LOG_ERR, "read error: %s: offset %llu length %zu: %s", n->display ? n->display : n->relpath,
@@ -212,7 +218,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     sx_add(&fs->sx.backing_ns, dt);
     sx_add(&fs->sx.read_bytes, len);
     fuse_reply_buf(req, buf, len);
-    ca_daemon_add(&fs->ca, -(int64_t)len);
     if (f)
         ca_served(&fs->ca, f, uoff, len);
+    ca_admit_done(&fs->ca, adm);
 }

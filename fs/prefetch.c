@@ -103,6 +103,7 @@ static void store_chunk(ca_t *c, ca_file_t *f, size_t k, ca_pf_t *pf, uint64_t o
     free(small);
     if (big)
         stage_give(big);
+    ca_settle(c);
 }
 
 /* Read chunk (f, k) into a new prefetch buffer. 1 done, 2 already has a buffer, 0 not
@@ -123,14 +124,22 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
         return 0;
     /* Prefetch fills up to the evictor's low watermark only: above it, the evictor would
      * trim farthest-ahead chunks (the resident set) to make room for pages served. */
-    if (ca_make_room(c, CA_CHUNK + ca_headroom(c), dist) < 0) {
+    uint64_t head = ca_headroom(c);
+    if (ca_make_room(c, CA_CHUNK + head, dist) < 0) {
         fu_log(FU_LOG_DEBUG, "prefetch: no room for a chunk at distance %u", dist);
         return -1;
     }
+    /* The buffer is reserved atomically against READs being admitted and the other I/O
+     * threads (each checked the room before, and 4 of them would overshoot together);
+     * READs waiting for admission come first. */
+    uint64_t budget = atomic_load(&c->budget), want = atomic_load(&c->want);
+    if (budget < head + want || !ca_try_reserve(c, CA_CHUNK, budget - head - want))
+        return -1;
     ca_pf_t *pf = calloc(1, sizeof *pf);
     void *data = pf ? stage_take() : NULL;
     if (!data) {
         free(pf);
+        ca_daemon_add(c, -(int64_t)CA_CHUNK);
         return -1;
     }
     uint64_t off = (uint64_t)k << CA_CHUNK_SHIFT;
@@ -147,12 +156,12 @@ static int prefetch_chunk(pf_t *p, ca_t *c, ca_file_t *f, size_t k, uint32_t dis
         pthread_mutex_unlock(&f->lock);
         stage_give(data);
         free(pf);
+        ca_daemon_add(c, -(int64_t)CA_CHUNK);
         return 0;
     }
     pf->len = (uint32_t)(off + CA_CHUNK > size ? size - off : CA_CHUNK);
     ch->pf = pf;
     pthread_mutex_unlock(&f->lock);
-    ca_daemon_add(c, (int64_t)CA_CHUNK);
     pf_kick(p); /* this thread is busy now: let one more look for work (queue depth) */
     uint64_t t0 = fu_now_ns();
     int rc = src_read(src, data, pf->len, off);

@@ -6,15 +6,18 @@
  *               until the daemon invalidates it (fuse_lowlevel_notify_inval_inode) or the
  *               kernel forgets the inode. This over-estimates (the kernel may drop pages on
  *               its own), which is the safe side for a hard budget.
- *   daemon      bytes of daemon buffers in use (request buffers, prefetched chunks).
+ *   daemon      bytes of daemon buffers in use (prefetched chunks) and of READs admitted and
+ *               not yet counted as page cache (their buffer, then their pages: ca_admit).
  *   backing     page cache of the backing files: kept ~0 by the plain source (O_DIRECT,
  *               else POSIX_FADV_DONTNEED after each read), so not counted here.
  *
  * Residency is tracked per file in 1 MiB chunks with a bitmap of their 4 KiB pages. An
  * evictor thread (never a request handler: notify_* must not be called from inside one)
  * keeps page_cache + daemon <= budget by invalidating whole chunks chosen by the policy
- * (cache_policy.c). Handlers only mark pages and wake the evictor; a handler that finds
- * the total far over budget waits briefly for it (back-pressure) AFTER its reply. */
+ * (cache_policy.c). Handlers never invalidate: a READ is admitted against the budget
+ * BEFORE it is served (ca_admit: its bytes are reserved, and it waits while the evictor
+ * makes room), and marks its pages after its reply (ca_served), so that page cache +
+ * buffers + READs in flight stay under the budget however many readers there are. */
 #ifndef CACHE_H
 #define CACHE_H
 
@@ -115,7 +118,12 @@ typedef struct ca {
     sx_stats_t *sx;
     _Atomic uint64_t budget;        /* bytes */
     _Atomic uint64_t pc_pages;      /* sum of all files' resident pages */
-    _Atomic uint64_t daemon_bytes;  /* daemon buffers in use */
+    _Atomic uint64_t daemon_bytes;  /* daemon buffers in use + READs admitted (ca_admit) */
+    _Atomic uint64_t want;          /* bytes of READs waiting for admission */
+    _Atomic uint64_t pinned_pages;  /* counted pages of pinned chunks (never evicted) */
+    _Atomic uint64_t evicting;      /* pages cleared from the count whose invalidation is
+                                     * still running: the kernel holds them until it returns */
+    _Atomic uint64_t resident_set;  /* bytes of the planned resident set + small/pinned groups (ca_plan) */
     ca_file_t **files;
     size_t n_files, cap_files;
     /* evictor thread */
@@ -127,6 +135,7 @@ typedef struct ca {
     int stop;
     uint64_t drop_gen, drop_done;   /* `drop` requests and completions */
     uint64_t rounds;                /* completed eviction rounds */
+    uint64_t adm_next, adm_head;    /* admission tickets: READs that wait are admitted in order */
     /* cyclic order (cache_order.c) */
     ca_ref_t *order;                /* cyc index -> chunk */
     uint32_t n_cyc;
@@ -196,13 +205,33 @@ void ca_hint_release(ca_t *c);
  * greater than `dist` (or non-model bytes). 0 when there is room, -ENOSPC if not. */
 int ca_make_room(ca_t *c, uint64_t bytes, uint32_t dist);
 
-/* The evictor's hysteresis: it evicts down to budget - ca_hysteresis() (max(budget/256, 1 MiB): a
- * byte of hysteresis is a byte less of resident set; /128 cost 0.4 % more bytes per cycle). */
+/* The evictor's hysteresis: it evicts down to budget - ca_hysteresis(): budget/256, at
+ * least 1 MiB but at most budget/16 (a byte of hysteresis is a byte less of resident set;
+ * /128 cost 0.4 % more bytes per cycle). */
 uint64_t ca_hysteresis(const ca_t *c);
 
-/* Bytes kept free below the budget by prefetch: the hysteresis plus 2 MiB per prefetch
- * thread (a buffer in flight, and pages served while their buffer is still held). */
+/* Bytes kept free below the budget for what is in flight (READs being served, prefetch
+ * buffers being stored): the hysteresis plus 2 MiB per prefetch thread, that part at
+ * most budget/8 and at least one chunk, so a small budget still has a resident set. */
 uint64_t ca_headroom(const ca_t *c);
+
+/* Admit a READ of len bytes before it is served: reserve len bytes (counted as daemon
+ * bytes: its buffer, then the pages its reply puts in the page cache) once page cache +
+ * daemon + len <= budget, waking the evictor and waiting for it as long as needed, at
+ * most CA_ADMIT_WAIT_MS (a stuck invalidation or a budget full of pinned pages must not
+ * hang readers). Returns the bytes reserved: pass them to ca_admit_done AFTER ca_served. */
+uint64_t ca_admit(ca_t *c, uint64_t len);
+
+/* Release a reservation of ca_admit (after the READ's pages were counted, or on error),
+ * then ca_settle. */
+void ca_admit_done(ca_t *c, uint64_t reserved);
+
+/* Wake the evictor when the total is over the budget. Call after pages were counted
+ * (ca_served) AND the reservation or buffer they came from was released: in between they
+ * are counted twice, and evicting for that would evict a chunk for nothing. */
+void ca_settle(ca_t *c);
+
+#define CA_ADMIT_WAIT_MS 2000
 
 /* How many bytes the prefetcher may hold ahead of the reader: the streamed share of
  * `depth` median-sized groups (what the reader needs from the disk while it works on
@@ -244,7 +273,7 @@ void ca_stop(ca_t *c);
 void ca_free(ca_t *c);
 
 /* Record that [off, off+len) of f was just served into the mount's page cache. Call
- * AFTER the reply. May wait briefly when far over budget. */
+ * AFTER the reply, then release what the bytes came from (ca_admit_done, ca_settle). */
 void ca_served(ca_t *c, ca_file_t *f, uint64_t off, uint64_t len);
 
 /* The backing file of f was replaced or changed (size bytes now, served from src): grow
@@ -264,7 +293,7 @@ void ca_forget(ca_t *c, ca_file_t *f);
 /* Account daemon buffer bytes (delta may be negative). */
 void ca_daemon_add(ca_t *c, int64_t delta);
 
-/* Total bytes counted against the budget (page cache + daemon). */
+/* Total bytes counted against the budget (page cache + daemon + being invalidated). */
 uint64_t ca_total(const ca_t *c);
 
 /* Change the budget; waits (up to ~2 s) until the evictor brought the total under it. */
@@ -297,7 +326,13 @@ size_t ca_policy_victims(ca_t *c, ca_victim_t *out, size_t cap);
  * use. Returns the bytes released from the count (0 if none). */
 uint64_t ca_chunk_clear(ca_t *c, ca_file_t *f, size_t k);
 
-/* Evict chunk k of f: clear, then invalidate its range in the kernel. Bytes released. */
+/* Reserve `bytes` of daemon bytes when page cache + daemon + bytes <= limit (atomically
+ * against other reservations). 1 reserved, 0 not. */
+int ca_try_reserve(ca_t *c, uint64_t bytes, uint64_t limit);
+
+/* Evict chunk k of f: clear, then invalidate the pages that were counted (runs of its
+ * bitmap, not the whole chunk: a READ in flight holds its pages locked in the kernel, and
+ * invalidating them would wait for it). Bytes released. */
 uint64_t ca_evict_chunk(ca_t *c, ca_file_t *f, size_t k);
 
 #endif

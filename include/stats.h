@@ -30,6 +30,9 @@ typedef struct {
     _Atomic uint64_t cycles;            /* completed passes over the model (cyclic readers) */
     _Atomic uint64_t read_sizes[SX_RS_N];
     _Atomic uint64_t errors;            /* READs answered with an error */
+    _Atomic uint64_t admit_waits;       /* READs that waited for room under the budget (ca_admit) */
+    _Atomic uint64_t admit_wait_ns;     /* time they waited */
+    _Atomic uint64_t admit_over;        /* READs served over the budget after waiting in vain */
     _Atomic uint64_t ctl_commands;      /* control commands accepted */
     _Atomic uint64_t hints;             /* hints accepted on .flashfs/hint */
     _Atomic uint64_t hint_errors;       /* hint lines refused */

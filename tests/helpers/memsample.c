@@ -1,7 +1,7 @@
 /* memsample.c — samples the memory held for a flashfs mount (for the budget tests).
  *
  *   memsample --pid PID --mount MNT --backing DIR [--interval-ms 50] [--duration-ms T]
- *             [--limit BYTES] [--quiet]
+ *             [--limit BYTES] [--limit-mount BYTES] [--limit-pc BYTES] [--quiet]
  *
  * Every interval it measures:
  *   rss         the daemon's VmRSS from /proc/PID/status (also RssAnon/RssFile/RssShmem);
@@ -14,9 +14,12 @@
  *   total       rss + mount_pc + backing_pc.
  * It prints one line per sample unless --quiet ("sample t_ms=... rss=... ... total=..."),
  * then a summary "memsample: samples=N max_total=... max_rss=... max_mount_pc=...
- * max_backing_pc=... over_limit=K" with byte counts. It stops after --duration-ms, on
- * SIGTERM/SIGINT, or when the daemon exits. Exit status: 0, 1 when a sample exceeded
- * --limit, 2 usage/setup error. */
+ * max_backing_pc=... over_limit=K over_limit_mount=L over_limit_pc=M" with byte counts:
+ * K samples whose total exceeded --limit, L whose rss + mount_pc (what the daemon holds,
+ * without the page cache a test's own reads of the backing files leave) exceeded
+ * --limit-mount, M whose mount_pc alone exceeded --limit-pc. It stops after
+ * --duration-ms, on SIGTERM/SIGINT, or when the daemon exits. Exit status: 0, 1 when a
+ * sample exceeded a limit, 2 usage/setup error. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +169,7 @@ static int read_rss(long pid, uint64_t *rss, uint64_t *anon, uint64_t *file, uin
 static int usage(void)
 {
     fprintf(stderr, "usage: memsample --pid PID --mount MNT --backing DIR [--interval-ms 50] "
-                    "[--duration-ms T] [--limit BYTES] [--quiet]\n");
+                    "[--duration-ms T] [--limit BYTES] [--limit-mount BYTES] [--limit-pc BYTES] [--quiet]\n");
     return 2;
 }
 
@@ -174,7 +177,7 @@ int main(int argc, char **argv)
 {
     long pid = 0;
     const char *mnt = NULL, *backing = NULL;
-    unsigned long long interval = 50, duration = 0, limit = 0;
+    unsigned long long interval = 50, duration = 0, limit = 0, limit_mount = 0, limit_pc = 0;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -197,6 +200,10 @@ int main(int argc, char **argv)
             duration = strtoull(v, NULL, 10);
         else if (!strcmp(o, "--limit"))
             limit = strtoull(v, NULL, 10);
+        else if (!strcmp(o, "--limit-mount"))
+            limit_mount = strtoull(v, NULL, 10);
+        else if (!strcmp(o, "--limit-pc"))
+            limit_pc = strtoull(v, NULL, 10);
         else
             return usage();
     }
@@ -217,7 +224,7 @@ int main(int argc, char **argv)
     if (!vec)
         return 2;
 
-    uint64_t t0 = now_ms(), n = 0, over = 0;
+    uint64_t t0 = now_ms(), n = 0, over = 0, over_mount = 0, over_pc = 0;
     uint64_t max_total = 0, max_rss = 0, max_mpc = 0, max_bpc = 0;
     while (!g_stop) {
         uint64_t rss, anon, file, shm;
@@ -232,6 +239,10 @@ int main(int argc, char **argv)
         max_bpc = bpc > max_bpc ? bpc : max_bpc;
         if (limit && total > limit)
             over++;
+        if (limit_mount && rss + mpc > limit_mount)
+            over_mount++;
+        if (limit_pc && mpc > limit_pc)
+            over_pc++;
         if (!quiet)
             printf("sample t_ms=%llu rss=%llu rss_anon=%llu rss_file=%llu rss_shmem=%llu mount_pc=%llu "
                    "backing_pc=%llu total=%llu\n",
@@ -244,9 +255,10 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     printf("memsample: samples=%llu files_mount=%zu files_backing=%zu max_total=%llu max_rss=%llu "
-           "max_mount_pc=%llu max_backing_pc=%llu over_limit=%llu\n",
+           "max_mount_pc=%llu max_backing_pc=%llu over_limit=%llu over_limit_mount=%llu over_limit_pc=%llu\n",
            (unsigned long long)n, ms.n, bs.n, (unsigned long long)max_total, (unsigned long long)max_rss,
-           (unsigned long long)max_mpc, (unsigned long long)max_bpc, (unsigned long long)over);
+           (unsigned long long)max_mpc, (unsigned long long)max_bpc, (unsigned long long)over,
+           (unsigned long long)over_mount, (unsigned long long)over_pc);
     fflush(stdout);
     for (size_t i = 0; i < ms.n; i++)
         munmap(ms.v[i].map, ms.v[i].len);
@@ -255,5 +267,5 @@ int main(int argc, char **argv)
     free(ms.v); free(ms.dev); free(ms.ino);
     free(bs.v); free(bs.dev); free(bs.ino);
     free(vec);
-    return over ? 1 : 0;
+    return over || over_mount || over_pc ? 1 : 0;
 }
