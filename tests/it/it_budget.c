@@ -57,6 +57,12 @@ static uint64_t rss_of(pid_t pid)
 
 /* Mount MODEL at `ram` (bytes; given as "--ram RAM_ARG"), run the 16 readers with memsample
  * and assert every sample. `work` is a private temp dir for the outputs. */
+/* The mount's page cache alone may pass the budget by at most this much at a sample: a READ
+ * that waited CA_ADMIT_WAIT_MS (2 s) for room is let in over the budget so readers never
+ * hang, and a random READ here is up to 4 MiB (seen under a load average of 7 on 2 CPUs;
+ * on a quiet machine the maximum is the budget). */
+#define PC_SLACK (6 * MIB)
+
 static void sixteen_readers(const char *model, const char *ram_arg, uint64_t ram, const char *work)
 {
     char err[1024], rr[512], ms[512];
@@ -85,7 +91,7 @@ static void sixteen_readers(const char *model, const char *ram_arg, uint64_t ram
              " %s --threads 8 --duration-ms %d --pattern cyclic --max-len 1M --seed 2 $A > %s/r2.out 2>&1 & R2=$!;"
              " wait $R1; X1=$?; wait $R2; X2=$?; kill $MS; wait $MS;"
              " echo \" r1_rc=$X1 r2_rc=$X2\"; cat %s/r1.out %s/r2.out %s/ms.out",
-             model, m.mnt, ms, (int)m.pid, m.mnt, model, ram + allow, ram + 2 * MIB, work, rr, READ_MS, work,
+             model, m.mnt, ms, (int)m.pid, m.mnt, model, ram + allow, ram + PC_SLACK, work, rr, READ_MS, work,
              rr, READ_MS, work, work, work, work);
     const char *run[] = { "sh", "-c", cmd, NULL };
     it_run_t r;
@@ -102,7 +108,7 @@ static void sixteen_readers(const char *model, const char *ram_arg, uint64_t ram
     ck_assert_msg(kv(out, "mismatches") == 0, "mismatched bytes: %s", r.out);
     ck_assert_msg(kv(out, "samples") >= 40, "too few samples: %s", r.out);
     ck_assert_msg(kv(out, "over_limit_mount") == 0, "daemon RSS + mount page cache over budget + 32 MiB: %s", r.out);
-    ck_assert_msg(kv(out, "over_limit_pc") == 0, "mount page cache over budget + 2 MiB: %s", r.out);
+    ck_assert_msg(kv(out, "over_limit_pc") == 0, "mount page cache over budget + PC_SLACK: %s", r.out);
     free(out);
     it_run_free(&r);
     /* the admission counters are in stats: READs did wait for room */
