@@ -99,6 +99,9 @@ void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n)
         for (size_t i = 0; i < n; i++)
             dst[i] = ek_bf16_to_f32(h[i]);
         break;
+    case EK_QAFF:               /* not an element type (see ek_q_dequant) */
+        memset(dst, 0, n * 4);
+        break;
     }
 }
 
@@ -220,6 +223,10 @@ static void ek_mm_task(void *ctx, int i, int n, int tid)
 void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                float *out, int ldo, int accumulate)
 {
+    if (w->dt == EK_QAFF) {
+        ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, strcmp(ek_get()->name, "portable") != 0);
+        return;
+    }
     ek_mm_job_t j = { ek_get(), w, bias, x, T, out, ldo, accumulate };
     /* Tiny products are not worth waking the pool; otherwise 8 chunks per thread (of at
      * least 16 rows) so a thread that gets descheduled leaves little to wait for. */
@@ -249,6 +256,12 @@ static void ek_mmn_task(void *ctx, int c, int nc, int tid)
 void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
                  const float *x, int T, float *const *out, const int *ldo)
 {
+    for (int i = 0; i < n; i++)
+        if (w[i]->dt == EK_QAFF) {      /* quantized: one job per product */
+            for (int k = 0; k < n; k++)
+                ek_matmul(pool, w[k], bias ? bias[k] : NULL, x, T, out[k], ldo[k], 0);
+            return;
+        }
     ek_mmn_job_t j;
     j.isa = ek_get();
     j.n = n < 4 ? n : 4;

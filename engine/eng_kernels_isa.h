@@ -21,4 +21,14 @@ extern const ek_isa_t ek_isa_avx2;
 /* The AVX-512F table (matrix product in AVX-512, the rest AVX2); only call on such CPUs. */
 const ek_isa_t *ek_isa_avx512_make(void);
 
+/* The quantized product (eng_kernels_q.c): ek_matmul for an EK_QAFF matrix; simd != 0
+ * uses the AVX2/FMA kernels (only call on such CPUs). */
+void ek_q_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
+                 float *out, int ldo, int accumulate, int simd);
+
+/* AVX2 rows of a quantized product (eng_kernels_q_avx2.c), see eng_kernels_q.c. */
+void ek_q_rows_avx2(const ek_mat_t *w, const float *bias, const float *x, const float *xp,
+                    const float *xs, int T, float *out, int ldo, int accumulate, int r0, int r1,
+                    float *tile);
+
 #endif
