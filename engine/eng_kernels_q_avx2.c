@@ -36,22 +36,6 @@ INL float qa_sb(const void *p, ek_dtype_t dt, size_t i)
     }
 }
 
-INL float qa_dot(const float *a, const float *b, int n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
-    }
-    for (; k + 8 <= n; k += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-    float s = qa_hsum(_mm256_add_ps(s0, s1));
-    for (; k < n; k++)
-        s += a[k] * b[k];
-    return s;
-}
-
 /* Codes of phase ph of one zero-extended 8-byte block, as f32. */
 INL __m256 qa_phase(__m256i v, int B, int ph)
 {
@@ -61,12 +45,15 @@ INL __m256 qa_phase(__m256i v, int B, int ph)
     return _mm256_cvtepi32_ps(q);
 }
 
-/* One token: rows [r0, r1), B bits, G group (compile-time constants after inlining). */
+/* Codes u (0..3) of a step of 32: block u / per of the step's 8-byte blocks, phase u % per. */
+#define QA_V(u) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * ((u) / per))))
+
+/* One token: rows [r0, r1), B bits, G group (compile-time constants after inlining). A step
+ * takes 32 codes (4 bytes per bit) into four independent accumulators. */
 INL void qa_fused(const ek_mat_t *w, const float *bias, const float *xp, const float *xs, float *out,
                   int accumulate, int r0, int r1, const int B, const int G)
 {
     const int K = w->cols, ng = K / G, per = 8 / B;
-    const int gbytes = G * B / 8, nblk = gbytes / 8;
     const size_t rb = (size_t)K * B / 8;
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
@@ -74,22 +61,21 @@ INL void qa_fused(const ek_mat_t *w, const float *bias, const float *xp, const f
         __m256 acc = _mm256_setzero_ps();
         float bsum = 0;
         for (int g = 0; g < ng; g++) {
-            const uint8_t *p = row + (size_t)g * gbytes;
-            const float *xg = xp + (size_t)g * G;
             __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
-            for (int b = 0; b < nblk; b++) {
-                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * b)));
-                for (int ph = 0; ph < per; ph++) {
-                    __m256 q = qa_phase(v, B, ph);
-                    __m256 xv = _mm256_loadu_ps(xg + b * 8 * per + ph * 8);
-                    if ((b * per + ph) & 1)
-                        d1 = _mm256_fmadd_ps(q, xv, d1);
-                    else
-                        d0 = _mm256_fmadd_ps(q, xv, d0);
-                }
+            __m256 d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
+            for (int st = 0; st < G / 32; st++) {
+                const uint8_t *p = row + (size_t)g * (G * B / 8) + (size_t)st * 4 * B;
+                const float *xs8 = xp + (size_t)g * G + st * 32;
+                __m256i v0 = QA_V(0), v1 = per >= 2 ? v0 : QA_V(1);
+                __m256i v2 = per >= 4 ? v0 : per == 2 ? QA_V(2) : QA_V(2);
+                __m256i v3 = per >= 4 ? v0 : per == 2 ? v2 : QA_V(3);
+                d0 = _mm256_fmadd_ps(qa_phase(v0, B, 0 % per), _mm256_loadu_ps(xs8), d0);
+                d1 = _mm256_fmadd_ps(qa_phase(v1, B, 1 % per), _mm256_loadu_ps(xs8 + 8), d1);
+                d2 = _mm256_fmadd_ps(qa_phase(v2, B, 2 % per), _mm256_loadu_ps(xs8 + 16), d2);
+                d3 = _mm256_fmadd_ps(qa_phase(v3, B, 3 % per), _mm256_loadu_ps(xs8 + 24), d3);
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(qa_sb(w->scales, w->sdt, sb0 + g)), _mm256_add_ps(d0, d1),
-                                  acc);
+            __m256 dd = _mm256_add_ps(_mm256_add_ps(d0, d1), _mm256_add_ps(d2, d3));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(qa_sb(w->scales, w->sdt, sb0 + g)), dd, acc);
             bsum += qa_sb(w->biases, w->sdt, sb0 + g) * xs[g];
         }
         float y = qa_hsum(acc) + bsum + (bias ? bias[r] : 0.0f);
@@ -113,6 +99,33 @@ INL void qa_dequant_perm(const ek_mat_t *w, int r, int k0, int n, float *tile, c
     }
 }
 
+/* out[t] (+)= dot(x_t, tile) for NT tokens at once (x stride K). */
+INL void qa_dot_n(const float *x, int K, const float *tile, int n, float *out, int ldo, const int NT)
+{
+    __m256 s0[4], s1[4];
+    for (int t = 0; t < NT; t++)
+        s0[t] = s1[t] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m256 w0 = _mm256_loadu_ps(tile + k), w1 = _mm256_loadu_ps(tile + k + 8);
+        for (int t = 0; t < NT; t++) {
+            s0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * K + k), s0[t]);
+            s1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)t * K + k + 8), s1[t]);
+        }
+    }
+    for (; k + 8 <= n; k += 8) {
+        __m256 w0 = _mm256_loadu_ps(tile + k);
+        for (int t = 0; t < NT; t++)
+            s0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)t * K + k), s0[t]);
+    }
+    for (int t = 0; t < NT; t++) {
+        float s = qa_hsum(_mm256_add_ps(s0[t], s1[t]));
+        for (int kk = k; kk < n; kk++)
+            s += x[(size_t)t * K + kk] * tile[kk];
+        out[(size_t)t * ldo] += s;
+    }
+}
+
 INL void qa_tiled(const ek_mat_t *w, const float *bias, const float *x, int T, float *out, int ldo,
                   int accumulate, int r0, int r1, float *tile, const int B)
 {
@@ -127,8 +140,11 @@ INL void qa_tiled(const ek_mat_t *w, const float *bias, const float *x, int T, f
                 qa_dequant_perm(w, r, k0, kn, tile, B);
             else
                 ek_q_dequant(tile, w, r, k0, kn);
-            for (int t = 0; t < T; t++)
-                out[(size_t)t * ldo + r] += qa_dot(x + (size_t)t * K + k0, tile, kn);
+            int t = 0;
+            for (; t + 4 <= T; t += 4)
+                qa_dot_n(x + (size_t)t * K + k0, K, tile, kn, out + (size_t)t * ldo + r, ldo, 4);
+            for (; t < T; t++)
+                qa_dot_n(x + (size_t)t * K + k0, K, tile, kn, out + (size_t)t * ldo + r, ldo, 1);
         }
         if (bias)
             for (int t = 0; t < T; t++)
