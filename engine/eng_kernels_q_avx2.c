@@ -5,8 +5,9 @@
  * codes are (lanes >> ph*bits) & mask, converted to f32. One token (decode): fused per
  * group, acc += scale * sum(xp * q), plus bias * sum(x over the group) at the end. Several
  * tokens (prefill): a tile of the row is dequantized (scale * q + bias, permuted order) and
- * dotted with each token's xp. Bits 3, 5, 6 (or no xp): portable dequantization of a tile,
- * AVX2 dots in natural order. */
+ * dotted with each token's xp. Bits 3, 5, 6: a tile dequantized 8 codes at a time (two
+ * broadcast words and a variable shift), AVX2 dots in natural order. No xp (out of memory):
+ * portable dequantization of a tile. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -126,6 +127,40 @@ INL void qa_dot_n(const float *x, int K, const float *tile, int n, float *out, i
     }
 }
 
+/* Dequantize elements [k0, k0 + n) of row r into tile in natural order, for 3, 5, 6 bits:
+ * 8 codes are B bytes; codes 0-3 sit in the low 4*B <= 24 bits, codes 4-7 in the next 4*B, so
+ * two broadcast 32-bit words and one variable shift give the 8 codes in lane order. */
+INL void qa_dequant_odd(const ek_mat_t *w, int r, int k0, int n, float *tile, const int B)
+{
+    const int G = w->group, ng = w->cols / G;
+    const size_t rb = (size_t)w->cols * B / 8;
+    const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
+    const __m256i sh = _mm256_setr_epi32(0, B, 2 * B, 3 * B, 0, B, 2 * B, 3 * B);
+    const __m256i mask = _mm256_set1_epi32((1 << B) - 1);
+    for (int g = k0 / G; g < (k0 + n) / G; g++) {
+        __m256 s = _mm256_set1_ps(qa_sb(w->scales, w->sdt, (size_t)r * ng + g));
+        __m256 b = _mm256_set1_ps(qa_sb(w->biases, w->sdt, (size_t)r * ng + g));
+        for (int k = g * G; k < (g + 1) * G; k += 8) {
+            const uint8_t *pb = row + (size_t)k / 8 * B;
+            uint32_t lo, hi;
+            if (k + 8 < w->cols) {      /* two 4-byte loads (may read 2 bytes past the codes) */
+                memcpy(&lo, pb, 4);
+                memcpy(&hi, pb + 4 * B / 8, 4);
+                hi >>= (4 * B) % 8;
+            } else {                    /* the row's last 8 codes: exactly B bytes */
+                uint64_t v = 0;
+                for (int i = 0; i < B; i++)
+                    v |= (uint64_t)pb[i] << (8 * i);
+                lo = (uint32_t)v;
+                hi = (uint32_t)(v >> (4 * B));
+            }
+            __m256i q = _mm256_set_m128i(_mm_set1_epi32((int)hi), _mm_set1_epi32((int)lo));
+            q = _mm256_and_si256(_mm256_srlv_epi32(q, sh), mask);
+            _mm256_storeu_ps(tile + (k - k0), _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(q), b));
+        }
+    }
+}
+
 INL void qa_tiled(const ek_mat_t *w, const float *bias, const float *x, int T, float *out, int ldo,
                   int accumulate, int r0, int r1, float *tile, const int B)
 {
@@ -136,7 +171,9 @@ INL void qa_tiled(const ek_mat_t *w, const float *bias, const float *x, int T, f
                 out[(size_t)t * ldo + r] = 0.0f;
         for (int k0 = 0; k0 < K; k0 += EKQ_TILE) {
             int kn = K - k0 < EKQ_TILE ? K - k0 : EKQ_TILE;
-            if (B)
+            if (B == 3 || B == 5 || B == 6)
+                qa_dequant_odd(w, r, k0, kn, tile, B);
+            else if (B)
                 qa_dequant_perm(w, r, k0, kn, tile, B);
             else
                 ek_q_dequant(tile, w, r, k0, kn);
@@ -168,7 +205,7 @@ QA_FUSED(8, 32) QA_FUSED(8, 64) QA_FUSED(8, 128)
     {                                                                                           \
         qa_tiled(w, bias, x, T, out, ldo, acc, r0, r1, tile, B);                                \
     }
-QA_TILED(0) QA_TILED(2) QA_TILED(4) QA_TILED(8)
+QA_TILED(0) QA_TILED(2) QA_TILED(3) QA_TILED(4) QA_TILED(5) QA_TILED(6) QA_TILED(8)
 
 typedef void (*qa_fused_fn)(const ek_mat_t *, const float *, const float *, const float *, float *, int,
                             int, int);
@@ -184,7 +221,14 @@ void ek_q_rows_avx2(const ek_mat_t *w, const float *bias, const float *x, const 
     };
     int bi = w->bits == 2 ? 0 : w->bits == 4 ? 1 : w->bits == 8 ? 2 : -1;
     int gi = w->group == 32 ? 0 : w->group == 64 ? 1 : 2;
-    if (!xp || bi < 0) {
+    if (w->bits == 3 || w->bits == 5 || w->bits == 6) {
+        if (w->bits == 3)
+            qa_tiled_3(w, bias, x, T, out, ldo, accumulate, r0, r1, tile);
+        else if (w->bits == 5)
+            qa_tiled_5(w, bias, x, T, out, ldo, accumulate, r0, r1, tile);
+        else
+            qa_tiled_6(w, bias, x, T, out, ldo, accumulate, r0, r1, tile);
+    } else if (!xp || bi < 0) {
         qa_tiled_0(w, bias, x, T, out, ldo, accumulate, r0, r1, tile);
     } else if (T == 1) {
         fused[bi][gi](w, bias, xp, xs, out, accumulate, r0, r1);
