@@ -256,12 +256,18 @@ static void ek_mmn_task(void *ctx, int c, int nc, int tid)
 void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
                  const float *x, int T, float *const *out, const int *ldo)
 {
+    int nq = 0;
     for (int i = 0; i < n; i++)
-        if (w[i]->dt == EK_QAFF) {      /* quantized: one job per product */
-            for (int k = 0; k < n; k++)
-                ek_matmul(pool, w[k], bias ? bias[k] : NULL, x, T, out[k], ldo[k], 0);
-            return;
-        }
+        nq += w[i]->dt == EK_QAFF;
+    if (nq == n && n <= 4) {            /* all quantized: one job */
+        ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, strcmp(ek_get()->name, "portable") != 0);
+        return;
+    }
+    if (nq) {                           /* quantized and not: one job per product */
+        for (int k = 0; k < n; k++)
+            ek_matmul(pool, w[k], bias ? bias[k] : NULL, x, T, out[k], ldo[k], 0);
+        return;
+    }
     ek_mmn_job_t j;
     j.isa = ek_get();
     j.n = n < 4 ? n : 4;

@@ -26,6 +26,10 @@ const ek_isa_t *ek_isa_avx512_make(void);
 void ek_q_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                  float *out, int ldo, int accumulate, int simd);
 
+/* ek_matmul_n when every product is EK_QAFF: one pool job for all (n <= 4). */
+void ek_q_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
+                   const float *x, int T, float *const *out, const int *ldo, int simd);
+
 /* AVX2 rows of a quantized product (eng_kernels_q_avx2.c), see eng_kernels_q.c. */
 void ek_q_rows_avx2(const ek_mat_t *w, const float *bias, const float *x, const float *xp,
                     const float *xs, int T, float *out, int ldo, int accumulate, int r0, int r1,

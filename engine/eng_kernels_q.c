@@ -150,6 +150,46 @@ static float *ekq_prepare(const ek_mat_t *w, const float *x, int T, float **xs_o
     return xp;
 }
 
+typedef struct {
+    int n;
+    ekq_job_t part[4];
+    int first[5];               /* chunk index where product i starts */
+} ekq_njob_t;
+
+static void ekq_ntask(void *ctx, int c, int nc, int tid)
+{
+    ekq_njob_t *j = ctx;
+    (void)nc;
+    int i = 0;
+    while (c >= j->first[i + 1])
+        i++;
+    ekq_task(&j->part[i], c - j->first[i], j->first[i + 1] - j->first[i], tid);
+}
+
+void ek_q_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
+                   const float *x, int T, float *const *out, const int *ldo, int simd)
+{
+    ekq_njob_t j;
+    float *xp[4] = { NULL, NULL, NULL, NULL };
+    j.n = n < 4 ? n : 4;
+    j.first[0] = 0;
+    long per = 8l * ep_threads(pool);
+    for (int i = 0; i < j.n; i++) {
+        ekq_job_t p = { w[i], bias ? bias[i] : NULL, x, NULL, NULL, T, out[i], ldo[i], 0, simd };
+        float *xs = NULL;
+        if (simd && (w[i]->bits == 2 || w[i]->bits == 4 || w[i]->bits == 8))
+            xp[i] = ekq_prepare(w[i], x, T, &xs);
+        p.xp = xp[i];
+        p.xs = xs;
+        j.part[i] = p;
+        long blocks = (w[i]->rows + 15) / 16;
+        j.first[i + 1] = j.first[i] + (int)(blocks < per ? blocks : per);
+    }
+    ep_run(pool, j.first[j.n], ekq_ntask, &j);
+    for (int i = 0; i < j.n; i++)
+        free(xp[i]);
+}
+
 void ek_q_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                  float *out, int ldo, int accumulate, int simd)
 {

@@ -168,6 +168,30 @@ START_TEST(matmul_n_mixed)
                 ref += (double)x[k] * wf[i][r * 256 + k];
             ck_assert_msg(fabs(outs[i][r] - ref) < 1e-4, "product %d row %d: %g vs %g", i, r, outs[i][r], ref);
         }
+    /* all quantized (one pool job), three bit widths, with biases */
+    mtu_qmat_t e;
+    mtu_qmat_make(&e, 48, 256, 8, 128, EK_BF16, 3);
+    ek_mat_t m1q = qmat_view(&e);
+    const ek_mat_t *wq[3] = { &m0, &m1q, &m2 };
+    float bq[64];
+    for (int r = 0; r < 64; r++)
+        bq[r] = 0.125f * (float)(r % 5);
+    const float *bs[3] = { bq, NULL, bq };
+    for (int simd = 0; simd < 2; simd++) {
+        ek_init(!simd);
+        ek_matmul_n(pool, 3, wq, bs, x, 1, outs, ld);
+        const float *wfq[3] = { a.w, e.w, c.w };
+        for (int i = 0; i < 3; i++)
+            for (int r = 0; r < ld[i]; r++) {
+                double ref = bs[i] ? bs[i][r] : 0;
+                for (int k = 0; k < 256; k++)
+                    ref += (double)x[k] * wfq[i][r * 256 + k];
+                ck_assert_msg(fabs(outs[i][r] - ref) < 1e-4, "%s all-quantized product %d row %d: %g vs %g",
+                              ek_isa(), i, r, outs[i][r], ref);
+            }
+    }
+    ek_init(0);
+    mtu_qmat_free(&e);
     mtu_qmat_free(&a);
     mtu_qmat_free(&c);
     free(wb);
