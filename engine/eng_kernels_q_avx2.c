@@ -28,11 +28,17 @@ INL float qa_hsum(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(lo, sh));
 }
 
+/* A scale or bias as f32, inline (a call here would spill the accumulators every group). */
 INL float qa_sb(const void *p, ek_dtype_t dt, size_t i)
 {
     switch (dt) {
-    case EK_F16: return ek_f16_to_f32(((const uint16_t *)p)[i]);
-    case EK_BF16: return ek_bf16_to_f32(((const uint16_t *)p)[i]);
+    case EK_F16: return _cvtsh_ss(((const uint16_t *)p)[i]);
+    case EK_BF16: {
+        uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
     default: return ((const float *)p)[i];
     }
 }
