@@ -199,6 +199,13 @@ const char *ek_isa(void)
     return ek_get()->name;
 }
 
+/* The quantized kernels matching the kernel set: 0 portable, 1 AVX2, 2 AVX-512. */
+static int ek_q_simd(void)
+{
+    const char *n = ek_get()->name;
+    return !strcmp(n, "portable") ? 0 : !strcmp(n, "avx512") ? 2 : 1;
+}
+
 typedef struct {
     const ek_isa_t *isa;
     const ek_mat_t *w;
@@ -224,7 +231,7 @@ void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const floa
                float *out, int ldo, int accumulate)
 {
     if (w->dt == EK_QAFF) {
-        ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, strcmp(ek_get()->name, "portable") != 0);
+        ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, ek_q_simd());
         return;
     }
     ek_mm_job_t j = { ek_get(), w, bias, x, T, out, ldo, accumulate };
@@ -260,7 +267,7 @@ void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *
     for (int i = 0; i < n; i++)
         nq += w[i]->dt == EK_QAFF;
     if (nq == n && n <= 4) {            /* all quantized: one job */
-        ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, strcmp(ek_get()->name, "portable") != 0);
+        ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, ek_q_simd());
         return;
     }
     if (nq) {                           /* quantized and not: one job per product */

@@ -101,6 +101,7 @@ typedef struct {
     int T;
     float *out;
     int ldo, accumulate, simd;
+    int wide;                   /* xp is permuted per 16-byte block: the AVX-512 decode kernel */
 } ekq_job_t;
 
 static void ekq_task(void *ctx, int i, int n, int tid)
@@ -113,6 +114,10 @@ static void ekq_task(void *ctx, int i, int n, int tid)
     if (lo >= hi)
         return;
 #if defined(__x86_64__)
+    if (j->wide) {
+        ek_q_rows_avx512(j->w, j->bias, j->xp, j->xs, j->out, j->accumulate, (int)lo, (int)hi);
+        return;
+    }
     if (j->simd) {
         ek_q_rows_avx2(j->w, j->bias, j->x, j->xp, j->xs, j->T, j->out, j->ldo, j->accumulate, (int)lo,
                        (int)hi, tile);
@@ -122,11 +127,11 @@ static void ekq_task(void *ctx, int i, int n, int tid)
     ekq_rows_portable(j->w, j->bias, j->x, j->T, j->out, j->ldo, j->accumulate, (int)lo, (int)hi, tile);
 }
 
-/* x permuted per block of 8 bytes of codes (see the file comment), and the sums of x over
- * each group; NULL when out of memory (the kernels then take the unpermuted path). */
-static float *ekq_prepare(const ek_mat_t *w, const float *x, int T, float **xs_out)
+/* x permuted per block of vb (8 or 16) bytes of codes (see the file comment), and the sums
+ * of x over each group; NULL when out of memory (the kernels then take the unpermuted path). */
+static float *ekq_prepare(const ek_mat_t *w, const float *x, int T, int vb, float **xs_out)
 {
-    const int K = w->cols, G = w->group, ng = K / G, per = 8 / w->bits, blk = 8 * per;
+    const int K = w->cols, G = w->group, ng = K / G, per = 8 / w->bits, blk = vb * per;
     *xs_out = NULL;
     float *xp = malloc(((size_t)T * K + (size_t)T * ng) * sizeof(float));
     if (!xp)
@@ -137,8 +142,8 @@ static float *ekq_prepare(const ek_mat_t *w, const float *x, int T, float **xs_o
         float *pt = xp + (size_t)t * K;
         for (int b0 = 0; b0 < K; b0 += blk)
             for (int ph = 0; ph < per; ph++)
-                for (int j = 0; j < 8; j++)
-                    pt[b0 + ph * 8 + j] = xt[b0 + j * per + ph];
+                for (int j = 0; j < vb; j++)
+                    pt[b0 + ph * vb + j] = xt[b0 + j * per + ph];
         for (int g = 0; g < ng; g++) {
             float s = 0;
             for (int k = 0; k < G; k++)
@@ -148,6 +153,16 @@ static float *ekq_prepare(const ek_mat_t *w, const float *x, int T, float **xs_o
     }
     *xs_out = xs;
     return xp;
+}
+
+/* Decode on an AVX-512 CPU with a (bits, group) its kernel handles: the wide layout. */
+static void ekq_plan(ekq_job_t *j)
+{
+#if defined(__x86_64__)
+    j->wide = j->simd == 2 && j->T == 1 && ek_q_avx512_ok(j->w->bits, j->w->group);
+#else
+    j->wide = 0;
+#endif
 }
 
 typedef struct {
@@ -175,10 +190,13 @@ void ek_q_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float
     j.first[0] = 0;
     long per = 8l * ep_threads(pool);
     for (int i = 0; i < j.n; i++) {
-        ekq_job_t p = { w[i], bias ? bias[i] : NULL, x, NULL, NULL, T, out[i], ldo[i], 0, simd };
+        ekq_job_t p = { w[i], bias ? bias[i] : NULL, x, NULL, NULL, T, out[i], ldo[i], 0, simd, 0 };
         float *xs = NULL;
+        ekq_plan(&p);
         if (simd && (w[i]->bits == 2 || w[i]->bits == 4 || w[i]->bits == 8))
-            xp[i] = ekq_prepare(w[i], x, T, &xs);
+            xp[i] = ekq_prepare(w[i], x, T, p.wide ? 16 : 8, &xs);
+        if (!xp[i])
+            p.wide = 0;
         p.xp = xp[i];
         p.xs = xs;
         j.part[i] = p;
@@ -193,10 +211,13 @@ void ek_q_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float
 void ek_q_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                  float *out, int ldo, int accumulate, int simd)
 {
-    ekq_job_t j = { w, bias, x, NULL, NULL, T, out, ldo, accumulate, simd };
+    ekq_job_t j = { w, bias, x, NULL, NULL, T, out, ldo, accumulate, simd, 0 };
     float *xp = NULL, *xs = NULL;
+    ekq_plan(&j);
     if (simd && (w->bits == 2 || w->bits == 4 || w->bits == 8))
-        xp = ekq_prepare(w, x, T, &xs);
+        xp = ekq_prepare(w, x, T, j.wide ? 16 : 8, &xs);
+    if (!xp)
+        j.wide = 0;
     j.xp = xp;
     j.xs = xs;
     long blocks = (w->rows + 15) / 16, chunks = 8l * ep_threads(pool);

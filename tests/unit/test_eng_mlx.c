@@ -64,6 +64,15 @@ START_TEST(resident_portable)
 }
 END_TEST
 
+START_TEST(resident_avx2)
+{
+    setenv("FLASHGEN_ISA", "avx2", 1);     /* AVX2 kernels even on an AVX-512 CPU */
+    em_opts_t o = { .n_threads = 2, .mode = EM_RESIDENT };
+    run(_i, &o, "resident, AVX2");
+    unsetenv("FLASHGEN_ISA");
+}
+END_TEST
+
 START_TEST(resident_one_thread)
 {
     em_opts_t o = { .n_threads = 1, .mode = EM_RESIDENT };
@@ -99,6 +108,7 @@ Suite *eng_mlx_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, resident, 0, N_FIX);
     tcase_add_loop_test(tc, resident_portable, 0, N_FIX);
+    tcase_add_loop_test(tc, resident_avx2, 0, N_FIX);
     tcase_add_loop_test(tc, resident_one_thread, 0, N_FIX);
     tcase_add_loop_test(tc, stream_all, 0, N_FIX);
     tcase_add_loop_test(tc, stream_partial, 0, N_FIX);
