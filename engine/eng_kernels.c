@@ -99,6 +99,9 @@ void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n)
         for (size_t i = 0; i < n; i++)
             dst[i] = ek_bf16_to_f32(h[i]);
         break;
+    case EK_QAFF:               /* not an element type (see ek_q_dequant) */
+        memset(dst, 0, n * 4);
+        break;
     }
 }
 
@@ -196,6 +199,13 @@ const char *ek_isa(void)
     return ek_get()->name;
 }
 
+/* The quantized kernels matching the kernel set: 0 portable, 1 AVX2, 2 AVX-512. */
+static int ek_q_simd(void)
+{
+    const char *n = ek_get()->name;
+    return !strcmp(n, "portable") ? 0 : !strcmp(n, "avx512") ? 2 : 1;
+}
+
 typedef struct {
     const ek_isa_t *isa;
     const ek_mat_t *w;
@@ -220,6 +230,10 @@ static void ek_mm_task(void *ctx, int i, int n, int tid)
 void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                float *out, int ldo, int accumulate)
 {
+    if (w->dt == EK_QAFF) {
+        ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, ek_q_simd());
+        return;
+    }
     ek_mm_job_t j = { ek_get(), w, bias, x, T, out, ldo, accumulate };
     /* Tiny products are not worth waking the pool; otherwise 8 chunks per thread (of at
      * least 16 rows) so a thread that gets descheduled leaves little to wait for. */
@@ -249,6 +263,18 @@ static void ek_mmn_task(void *ctx, int c, int nc, int tid)
 void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
                  const float *x, int T, float *const *out, const int *ldo)
 {
+    int nq = 0;
+    for (int i = 0; i < n; i++)
+        nq += w[i]->dt == EK_QAFF;
+    if (nq == n && n <= 4) {            /* all quantized: one job */
+        ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, ek_q_simd());
+        return;
+    }
+    if (nq) {                           /* quantized and not: one job per product */
+        for (int k = 0; k < n; k++)
+            ek_matmul(pool, w[k], bias ? bias[k] : NULL, x, T, out[k], ldo[k], 0);
+        return;
+    }
     ek_mmn_job_t j;
     j.isa = ek_get();
     j.n = n < 4 ? n : 4;

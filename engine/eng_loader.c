@@ -78,14 +78,31 @@ static int el_cmp_tensor(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* The tensors of unit l (see EL_MAX_ITEMS). */
+static void el_items(const ew_model_t *m, int l, el_unit_t *u)
+{
+    const ew_tensor_t *mats = l < m->cfg.num_hidden_layers ? m->layers[l].mat : &m->head;
+    int n = l < m->cfg.num_hidden_layers ? EW_NMAT : 1;
+    u->n_items = EL_MAX_ITEMS;
+    memset(u->items, 0, sizeof u->items);
+    for (int i = 0; i < n; i++) {
+        u->items[i] = &mats[i];
+        u->items[EW_NMAT + i] = mats[i].qs;
+        u->items[2 * EW_NMAT + i] = mats[i].qb;
+    }
+}
+
 static void el_plan(el_unit_t *u)
 {
     const ew_tensor_t *sorted[EL_MAX_ITEMS];
-    memcpy(sorted, u->items, sizeof(sorted[0]) * (size_t)u->n_items);
-    qsort(sorted, (size_t)u->n_items, sizeof sorted[0], el_cmp_tensor);
+    int ns = 0;
+    for (int i = 0; i < u->n_items; i++)
+        if (u->items[i])
+            sorted[ns++] = u->items[i];
+    qsort(sorted, (size_t)ns, sizeof sorted[0], el_cmp_tensor);
     u->n_spans = 0;
     size_t pos = 0;
-    for (int i = 0; i < u->n_items; i++) {
+    for (int i = 0; i < ns; i++) {
         const ew_tensor_t *t = sorted[i];
         el_span_t *s = u->n_spans ? &u->spans[u->n_spans - 1] : NULL;
         if (s && s->file == t->file && t->offset >= s->off + s->len &&
@@ -204,14 +221,7 @@ uint64_t el_slot_bytes(const ew_model_t *m)
     uint64_t mx = 0;
     for (int l = 0; l <= m->cfg.num_hidden_layers; l++) {
         memset(&u, 0, sizeof u);
-        if (l < m->cfg.num_hidden_layers) {
-            u.n_items = EW_NMAT;
-            for (int i = 0; i < EW_NMAT; i++)
-                u.items[i] = &m->layers[l].mat[i];
-        } else {
-            u.n_items = 1;
-            u.items[0] = &m->head;
-        }
+        el_items(m, l, &u);
         el_plan(&u);
         if (u.bytes > mx)
             mx = u.bytes;
@@ -238,14 +248,7 @@ int el_create(ew_model_t *m, int stream, uint64_t resident_budget, el_loader_t *
     }
     for (int l = 0; l < L->n_units; l++) {
         el_unit_t *u = &L->units[l];
-        if (l < m->cfg.num_hidden_layers) {
-            u->n_items = EW_NMAT;
-            for (int i = 0; i < EW_NMAT; i++)
-                u->items[i] = &m->layers[l].mat[i];
-        } else {
-            u->n_items = 1;
-            u->items[0] = &m->head;
-        }
+        el_items(m, l, u);
         el_plan(u);
     }
     /* Choose the resident units and read them. */
@@ -313,7 +316,7 @@ int el_is_resident(const el_loader_t *L, int u)
 static void el_fill_ptrs(const el_unit_t *u, const void *base, const void *ptrs[EL_MAX_ITEMS])
 {
     for (int i = 0; i < u->n_items; i++)
-        ptrs[i] = (const char *)base + u->item_off[i];
+        ptrs[i] = u->items[i] ? (const char *)base + u->item_off[i] : NULL;
 }
 
 int el_acquire(el_loader_t *L, int u, const void *ptrs[EL_MAX_ITEMS], char *err, size_t errlen)

@@ -12,6 +12,7 @@
 #include "eng_kernels.h"
 #include "eng_hint.h"
 #include "eng_loader.h"
+#include "eng_mlx.h"
 #include "eng_model.h"
 #include "eng_pool.h"
 #include "eng_weights.h"
@@ -207,7 +208,7 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
         const ew_tensor_t *ts = l < c->num_hidden_layers ? m->w.layers[l].mat : &m->w.head;
         int n = l < c->num_hidden_layers ? EW_NMAT : 1;
         for (int i = 0; i < n; i++)
-            total += ts[i].length;
+            total += ew_q_bytes(&ts[i]);
     }
     int stream = m->o.mode == EM_STREAM;
     uint64_t budget = 0;
@@ -347,12 +348,21 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
 
 /* ---- one layer over a batch of T tokens at positions p0.. ----------------------------- */
 
-static void em_mat(ek_mat_t *w, const void *data, const ew_tensor_t *t)
+/* Matrix i of a unit from the loader's pointers (quantized: with its scales and biases). */
+static void em_mat(ek_mat_t *w, const void *const *ptr, int i, const ew_tensor_t *t)
 {
-    w->data = data;
+    memset(w, 0, sizeof *w);
+    w->data = ptr[i];
     w->dt = t->dt;
     w->rows = t->rows;
     w->cols = t->cols;
+    if (t->dt == EK_QAFF) {
+        w->scales = ptr[EW_NMAT + i];
+        w->biases = ptr[2 * EW_NMAT + i];
+        w->sdt = t->qs->dt;
+        w->bits = t->qbits;
+        w->group = t->qgroup;
+    }
 }
 
 static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0)
@@ -361,7 +371,7 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
     const ew_layer_t *W = &m->w.layers[l];
     ek_mat_t w[EW_NMAT];
     for (int i = 0; i < EW_NMAT; i++)
-        em_mat(&w[i], ptr[i], &W->mat[i]);
+        em_mat(&w[i], ptr, i, &W->mat[i]);
     const float eps = (float)m->c->rms_norm_eps;
     const size_t H = (size_t)m->H;
 
@@ -441,7 +451,7 @@ static int em_batch(em_model_t *m, const int32_t *ids, int T, float *logits, int
     if ((rc = el_acquire(m->ld, nl, ptr, err, errlen)))
         return rc;
     ek_mat_t head;
-    em_mat(&head, ptr[0], &m->w.head);
+    em_mat(&head, ptr, 0, &m->w.head);
     ek_matmul(m->pool, &head, NULL, m->xn, n, logits, m->V, 0);
     el_release(m->ld, nl);
     m->pos += T;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eng_mlx.h"
 #include "eng_weights.h"
 #include "hf_index.h"
 #include "safetensors.h"
@@ -110,6 +111,10 @@ static int ew_find(ew_model_t *m, const char *name, ew_tensor_t *t, int required
         case ST_DT_F32: dt = EK_F32; break;
         case ST_DT_F16: dt = EK_F16; break;
         case ST_DT_BF16: dt = EK_BF16; break;
+        case ST_DT_U32:
+            if (rows > 0)       /* MLX-quantized matrix */
+                return ew_q_find(m, f, s, t, rows, cols, err, errlen);
+            /* fall through */
         default:
             return fu_err(err, errlen, -ENOTSUP, "%s: tensor %s has dtype %s (supported: F32, F16, BF16)",
                           m->files[f].path, name, st_dtype_name(s->dtype));
@@ -140,7 +145,7 @@ static int ew_find(ew_model_t *m, const char *name, ew_tensor_t *t, int required
         t->rows = rows > 0 ? rows : 1;
         t->cols = cols;
         t->name = s->name;
-        return 0;
+        return rows > 0 ? ew_q_check_plain(m, name, err, errlen) : 0;
     }
     if (required)
         return fu_err(err, errlen, -ENOENT, "%s: tensor %s not found in the model's safetensors files",
@@ -264,11 +269,16 @@ int ew_open(ew_model_t *m, const char *dir, char *err, size_t errlen)
         return fu_err(err, errlen, rc, "%s: %s", path, why[0] ? why : strerror(-rc));
     if ((rc = ew_check_config(&m->cfg, path, err, errlen)))
         return rc;
+    if ((rc = hc_quant_load(path, &m->quant, why, sizeof why)))
+        return fu_err(err, errlen, rc, "%s: %s", path,
+                      strncmp(why, "config.json: ", 13) ? why : why + 13);
     if ((rc = ew_open_files(m, err, errlen)))
         goto fail;
     const hc_config_t *c = &m->cfg;
     m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
-    if (!m->layers) {
+    m->cap_qparts = 2 * (EW_NMAT * c->num_hidden_layers + 2);
+    m->qparts = calloc((size_t)m->cap_qparts, sizeof *m->qparts);
+    if (!m->layers || !m->qparts) {
         rc = fu_err(err, errlen, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -309,6 +319,8 @@ int ew_read_rows_f32(ew_model_t *m, const ew_tensor_t *t, int row, int n, float 
 {
     if (row < 0 || n < 0 || row + n > t->rows)
         return fu_err(err, errlen, -ERANGE, "%s: row %d out of range (%d rows)", t->name, row, t->rows);
+    if (t->dt == EK_QAFF)
+        return ew_q_read_rows(m, t, row, n, dst, err, errlen);
     size_t es = ek_dtype_size(t->dt), rb = (size_t)t->cols * es;
     uint64_t off = t->offset + (uint64_t)row * rb;
     if (t->dt == EK_F32)
@@ -329,8 +341,23 @@ int ew_read_f32(ew_model_t *m, const ew_tensor_t *t, float *dst, char *err, size
     return ew_read_rows_f32(m, t, 0, t->rows, dst, err, errlen);
 }
 
+const st_tensor_t *ew_lookup(const ew_model_t *m, const char *name, int *file)
+{
+    for (int f = 0; f < m->n_files; f++) {
+        const st_tensor_t *s = st_find(&m->shards->st[f], name);
+        if (s) {
+            *file = f;
+            return s;
+        }
+    }
+    return NULL;
+}
+
 void ew_close(ew_model_t *m)
 {
+    hc_quant_free(&m->quant);
+    free(m->qparts);
+    m->qparts = NULL;
     if (m->files)
         for (int i = 0; i < m->n_files; i++)
             if (m->files[i].fd >= 0)

@@ -11,14 +11,21 @@
 
 #include "eng_pool.h"
 
-typedef enum { EK_F32 = 0, EK_F16 = 1, EK_BF16 = 2 } ek_dtype_t;
+/* EK_QAFF: MLX affine-quantized weights (see eng_kernels_q.c), only in ek_mat_t. */
+typedef enum { EK_F32 = 0, EK_F16 = 1, EK_BF16 = 2, EK_QAFF = 3 } ek_dtype_t;
 
-/* A row-major weight matrix [rows][cols] in its stored dtype. */
+/* A row-major weight matrix [rows][cols] in its stored dtype. For EK_QAFF, row r is
+ * cols*bits/8 bytes of `bits`-bit codes q packed LSB first (element k at bits
+ * [k*bits, (k+1)*bits) of the row's little-endian byte stream), and scales / biases are
+ * [rows][cols/group] in sdt (f32, f16 or bf16): w[r][k] = scale*q + bias of k's group. */
 typedef struct {
     const void *data;
     ek_dtype_t dt;
     int rows;
     int cols;
+    const void *scales, *biases;   /* EK_QAFF only */
+    ek_dtype_t sdt;
+    int bits, group;
 } ek_mat_t;
 
 /* Pick the kernel set: the best the CPU supports, or portable C when portable != 0.
@@ -50,6 +57,14 @@ void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const floa
  * out[i][t*ldo[i] + r] = x W_i^T (+ bias[i]); bias may be NULL or hold NULLs. */
 void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
                  const float *x, int T, float *const *out, const int *ldo);
+
+/* 1 when (bits, group) is an MLX affine combination the kernels handle: bits in
+ * {2, 3, 4, 5, 6, 8}, group in {32, 64, 128}. */
+int ek_q_supported(int bits, int group);
+
+/* Dequantize elements [k0, k0 + n) of row r of an EK_QAFF matrix into dst (k0 and n
+ * multiples of w->group, in range): dst[i] = scale * q + bias, in f32. */
+void ek_q_dequant(float *dst, const ek_mat_t *w, int r, int k0, int n);
 
 /* Dot product of a (f32) and b (f32 or f16 per dt) over n elements. */
 float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n);

@@ -20,8 +20,9 @@
 
 typedef struct el_loader el_loader_t;
 
-/* Maximum number of tensors in one unit. */
-#define EL_MAX_ITEMS EW_NMAT
+/* Tensors of one unit: matrix i at [i], and for an MLX-quantized one its scales at
+ * [EW_NMAT + i] and biases at [2 * EW_NMAT + i] (NULL otherwise). */
+#define EL_MAX_ITEMS (3 * EW_NMAT)
 
 /* Create a loader over m (which must outlive it). stream == 0: every unit resident.
  * stream != 0: units are made resident in execution order while their total stays within
@@ -41,7 +42,7 @@ int el_n_resident(const el_loader_t *L);
 int el_is_resident(const el_loader_t *L, int u);
 
 /* Make unit u available; ptrs[i] gets the data of its i-th tensor (layer: EW_Q..EW_DOWN,
- * head: [0]). Blocks while the unit is being read. Pair with el_release(). 0 or -errno. */
+ * head: [0]; scales and biases of quantized matrices as in EL_MAX_ITEMS; NULL for none). Blocks while the unit is being read. Pair with el_release(). 0 or -errno. */
 int el_acquire(el_loader_t *L, int u, const void *ptrs[EL_MAX_ITEMS], char *err, size_t errlen);
 
 /* Done with unit u (its slot may be refilled). */

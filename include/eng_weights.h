@@ -14,9 +14,13 @@
 
 #include "eng_kernels.h"
 #include "hf_config.h"
+#include "hf_quant.h"
+#include "safetensors.h"
 
-/* Where one tensor lives. present == 0 for an optional tensor that is absent. */
-typedef struct {
+/* Where one tensor lives. present == 0 for an optional tensor that is absent.
+ * An MLX-quantized matrix (dt EK_QAFF, see eng_mlx.c) keeps its logical rows x cols; the
+ * tensor is the packed U32 codes, qs / qb its scales and biases (owned by the model). */
+typedef struct ew_tensor {
     int present;
     int file;                   /* index into ew_model_t.files */
     uint64_t offset;            /* absolute file offset */
@@ -24,6 +28,8 @@ typedef struct {
     ek_dtype_t dt;
     int rows, cols;             /* 1-D tensors: rows = 1 */
     const char *name;           /* points into the parsed header (valid while open) */
+    int qbits, qgroup;          /* EK_QAFF: bits per code, elements per group */
+    const struct ew_tensor *qs, *qb;   /* EK_QAFF: scales and biases [rows][cols/qgroup] */
 } ew_tensor_t;
 
 /* The big matrices of a decoder layer, in the order the engine streams them. */
@@ -53,6 +59,9 @@ typedef struct {
     int tied;
     ew_layer_t *layers;         /* cfg.num_hidden_layers */
     atomic_ullong bytes_read;   /* every byte pread from the model files */
+    hc_quant_t quant;           /* config.json's MLX quantization section */
+    ew_tensor_t *qparts;        /* scales/biases of the quantized matrices */
+    int n_qparts, cap_qparts;
 } ew_model_t;
 
 /* Names of the supported model_type values, for messages. */
@@ -76,6 +85,9 @@ int ew_read_f32(ew_model_t *m, const ew_tensor_t *t, float *dst, char *err, size
 /* Read rows [row, row + n) of a 2-D tensor widened to f32 into dst (n*cols floats). */
 int ew_read_rows_f32(ew_model_t *m, const ew_tensor_t *t, int row, int n, float *dst,
                      char *err, size_t errlen);
+
+/* The tensor called name in any of the model's files (*file gets its index), or NULL. */
+const st_tensor_t *ew_lookup(const ew_model_t *m, const char *name, int *file);
 
 /* Close files and free (safe on a zeroed or failed model). */
 void ew_close(ew_model_t *m);

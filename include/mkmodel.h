@@ -152,6 +152,10 @@ int mm_write_gguf(const mm_opts_t *o, const mm_vocab_t *vocab, const char *path,
 /* config.json text for a spec (transformers 5 form, keys sorted). malloc'd or NULL. */
 char *mm_config_json(const mm_opts_t *o);
 
+/* Quantize the Hugging Face folder dir in place the MLX affine way (mkmodel_mlx.c): bits
+ * in {2, 3, 4, 5, 6, 8}, group in {32, 64, 128}. 0 or -errno with err. */
+int mm_quantize_mlx(const char *dir, int bits, int group, char *err, size_t errlen);
+
 /* ---- streaming data ------------------------------------------------------------ */
 
 /* Streams the bytes of tensors to a file descriptor: generation in chunks on

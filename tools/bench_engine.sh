@@ -12,7 +12,9 @@
 # RSS are medians of several runs, side by side with llama.cpp's llama-bench (2 threads) run
 # in the same scenario on the same shapes: tests/fixtures/gguf/demo-bf16.gguf (the demo
 # converted by llama.cpp) and the 1B preset written with --format gguf (tools/bench_lib.sh
-# bl_llama_bin finds llama.cpp; without it the ratios say n/a). Run from the repo root after `make`.
+# bl_llama_bin finds llama.cpp; without it the ratios say n/a). The 1B shape also runs MLX-quantized
+# (`flashfs-mkmodel --quant mlx4`, 4 bits, group 64) against llama.cpp's Q4_0 of the same GGUF
+# (llama-quantize). Run from the repo root after `make`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tools/bench_lib.sh
@@ -143,6 +145,25 @@ if [ -f "$ONEB/config.json" ]; then
     cat "$ONEB"/*.safetensors > /dev/null     # same page-cache state for every run
     bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC resident --resident
     bench "$ONEB" "1B Llama (bf16, 1.84 GiB)" $NP $NG $LC_1B_PRE $LC_1B_DEC "streaming, --ram $(bl_bytes $half)" --stream --ram "$half"
+
+    # the same shape MLX-quantized (4 bits, group 64) vs llama.cpp's Q4_0 of the bf16 GGUF
+    ONEQ=$MODELS/llama-3.2-1b-mlx4
+    if [ ! -f "$ONEQ/config.json" ] && [ -x "$MK" ]; then
+        echo "bench_engine: generating $ONEQ (flashfs-mkmodel --preset llama-3.2-1b --quant mlx4)" >&2
+        "$MK" "$ONEQ" --preset llama-3.2-1b --quant mlx4 --quiet >&2 || rm -rf "$ONEQ"
+    fi
+    ONEQG=$MODELS/llama-3.2-1b-q4_0.gguf
+    if [ -z "$LC_WHY" ] && [ ! -f "$ONEQG" ] && [ -f "$ONEG" ]; then
+        "$BL_LLAMA/llama-quantize" "$ONEG" "$ONEQG" Q4_0 2 > "$TMP/q.log" 2>&1 ||
+            { tail -n 3 "$TMP/q.log" >&2; rm -f "$ONEQG"; }
+    fi
+    if [ -f "$ONEQ/config.json" ]; then
+        lc_speed "$ONEQG" $NP $NG
+        LC_ROWS="$LC_ROWS; 1B Q4_0 GGUF $LC_PRE / $LC_DEC"
+        cat "$ONEQ"/*.safetensors > /dev/null
+        bench "$ONEQ" "1B Llama (MLX 4-bit g64, $(bl_bytes "$(weights "$ONEQ")"))" $NP $NG $LC_PRE $LC_DEC \
+            "resident, vs Q4_0" --resident
+    fi
 else
     bl_row "1B Llama" "skipped: $MK missing or failed" "" "" "" "" ""
 fi

@@ -36,6 +36,8 @@ static void usage(FILE *f)
 "                       PREFIX/share/flashfs/demo once installed, tests/fixtures/demo in\n"
 "                       the source tree); the vocabulary defaults to its size\n"
 "  --threads N          generator threads (default: online CPUs, at most 4)\n"
+"  --quant mlxB         MLX affine quantization (B bits: 2 3 4 5 6 8), as mlx-lm convert writes it\n"
+"  --group G            its group size: 32, 64 (default) or 128\n"
 "  --force              overwrite an existing model   --quiet  no progress bar\n"
 "  --list-presets       print the presets and exit\n");
 }
@@ -109,7 +111,7 @@ static int has_model(const char *dir)
 }
 
 enum { O_HIDDEN = 256, O_LAYERS, O_HEADS, O_KV, O_HDIM, O_FFN, O_VOCAB, O_TYPE, O_TIE, O_NOTIE,
-       O_DTYPE, O_FORMAT, O_SHARD, O_SEED, O_TOK, O_THREADS, O_FORCE, O_QUIET, O_LIST, O_PRESET };
+       O_DTYPE, O_FORMAT, O_SHARD, O_SEED, O_TOK, O_THREADS, O_FORCE, O_QUIET, O_LIST, O_QUANT, O_GROUP, O_PRESET };
 
 int main(int argc, char **argv)
 {
@@ -121,13 +123,14 @@ int main(int argc, char **argv)
         { "format", 1, 0, O_FORMAT }, { "shard-size", 1, 0, O_SHARD }, { "seed", 1, 0, O_SEED },
         { "tokenizer", 1, 0, O_TOK }, { "threads", 1, 0, O_THREADS }, { "force", 0, 0, O_FORCE },
         { "quiet", 0, 0, O_QUIET }, { "list-presets", 0, 0, O_LIST }, { "help", 0, 0, 'h' },
+        { "quant", 1, 0, O_QUANT }, { "group", 1, 0, O_GROUP },
         { 0, 0, 0, 0 }
     };
     mm_spec_t s;
     memset(&s, 0, sizeof s);
     int ov[O_PRESET + 1] = { 0 }, set[O_PRESET + 1] = { 0 };
     const char *preset = NULL, *tok = NULL, *format = "safetensors", *type = NULL;
-    int dtype = MM_BF16, force = 0, quiet = 0, tie = -1;
+    int dtype = MM_BF16, force = 0, quiet = 0, tie = -1, qbits = 0, qgroup = 64;
     uint64_t shard = DEFAULT_SHARD, seed = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -171,6 +174,22 @@ int main(int argc, char **argv)
         case O_TOK: tok = optarg; break;
         case O_FORCE: force = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_QUANT:
+            if (strncmp(optarg, "mlx", 3) || !optarg[3] || optarg[4] ||
+                !strchr("234568", optarg[3])) {
+                fprintf(stderr, "flashfs-mkmodel: --quant '%s': mlx2, mlx3, mlx4, mlx5, mlx6 or mlx8\n",
+                        optarg);
+                return 1;
+            }
+            qbits = optarg[3] - '0';
+            break;
+        case O_GROUP:
+            qgroup = atoi(optarg);
+            if (qgroup != 32 && qgroup != 64 && qgroup != 128) {
+                fprintf(stderr, "flashfs-mkmodel: --group '%s': 32, 64 or 128\n", optarg);
+                return 1;
+            }
+            break;
         default: usage(stderr); return 1;
         }
     }
@@ -182,6 +201,10 @@ int main(int argc, char **argv)
     int gguf = strcmp(format, "gguf") == 0;
     if (!gguf && strcmp(format, "safetensors") != 0) {
         fprintf(stderr, "flashfs-mkmodel: --format '%s': safetensors or gguf\n", format);
+        return 1;
+    }
+    if (gguf && qbits) {
+        fprintf(stderr, "flashfs-mkmodel: --quant is for safetensors folders (llama-quantize makes GGUF ones)\n");
         return 1;
     }
 
@@ -273,6 +296,8 @@ int main(int argc, char **argv)
             return 1;
         }
         rc = mm_write_hf(&o, out, err, sizeof err);
+        if (rc == 0 && qbits)
+            rc = mm_quantize_mlx(out, qbits, qgroup, err, sizeof err);
     }
     mm_vocab_free(&v);
     if (rc != 0) {
@@ -295,5 +320,7 @@ int main(int argc, char **argv)
                "%s %s, seed %" PRIu64 ", %.1f s\n", path, s.name, s.model_type, s.layers, s.hidden,
                s.heads, s.kv_heads, s.ffn, s.vocab, (double)params / 1e9,
                dtype == MM_F32 ? "f32" : dtype == MM_F16 ? "f16" : "bf16", format, seed, secs);
+    if (!quiet && qbits)
+        printf("%s: MLX affine %d bits, group %d\n", path, qbits, qgroup);
     return 0;
 }

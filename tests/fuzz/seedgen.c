@@ -544,6 +544,12 @@ int main(int argc, char **argv)
     seed_gguf_synthetic(3, 32, "synthetic-v3");
     seed_gguf_synthetic(2, 64, "synthetic-v2-align64");
 
+    static const char *const mlx[] = { "demo-mlx-4bit", "demo-mlx-8bit-g32", "qwen2-mlx-4bit-tied" };
+    char mpath[512];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(mpath, sizeof mpath, "tests/fixtures/mlx/%s/config.json", mlx[i]);
+        seed_copy("fuzz_hf_quant", mpath, mlx[i], NULL);
+    }
     static const char *const models[] = { "demo", "dev/llama-sp-f32", "dev/qwen2-bl-bf16" };
     char path[512], name[128];
     for (size_t i = 0; i < 3; i++) {

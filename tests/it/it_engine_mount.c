@@ -1,6 +1,7 @@
 /* it_engine_mount.c — flashgen streaming its weights through a real flashfs mount whose RAM
  * budget is smaller than the model: logits / top-5 / greedy parity with the reference for
- * every fixture (streamed, and resident as a control), and the flashgen command line on
+ * every fixture incl. the MLX-quantized ones (streamed, and resident as a control), an MLX
+ * folder packed with flashfs-pack, and the flashgen command line on
  * the mounted demo model reproducing the reference's greedy text. */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -12,7 +13,10 @@
 #include "harness.h"
 
 static const char *const fixtures[] = { "tests/fixtures/demo", "tests/fixtures/dev/llama-sp-f32",
-                                        "tests/fixtures/dev/qwen2-bl-bf16" };
+                                        "tests/fixtures/dev/qwen2-bl-bf16",
+                                        "tests/fixtures/mlx/demo-mlx-4bit",
+                                        "tests/fixtures/mlx/demo-mlx-8bit-g32",
+                                        "tests/fixtures/mlx/qwen2-mlx-4bit-tied" };
 #define N_FIX (int)(sizeof fixtures / sizeof *fixtures)
 
 /* Mount budget: 4 MiB (the daemon's minimum) is below the demo model's 13 MB. */
@@ -37,6 +41,35 @@ START_TEST(parity_through_mount)
     printf("mount parity %-34s streamed worst %.3g, resident worst %.3g\n", fixtures[_i], ws, wr);
     etu_free_ref(&r);
     ck_assert_int_eq(it_mount_stop(&m), 0);
+}
+END_TEST
+
+START_TEST(mlx_packed_through_mount)
+{
+    /* An MLX-quantized folder packed with flashfs-pack, mounted: same numbers. */
+    const char *model = "tests/fixtures/mlx/demo-mlx-4bit";
+    char tmp[] = "/tmp/flashgen-mlxpack-XXXXXX", out[512], prog[1024];
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    snprintf(out, sizeof out, "%s/packed", tmp);
+    it_build_path("flashfs-pack", prog, sizeof prog);
+    const char *argv[] = { prog, model, out, "--quiet", "--verify", NULL };
+    it_run_t pr;
+    ck_assert_int_eq(it_run(argv, 120000, &pr), 0);
+    ck_assert_msg(pr.status == 0, "flashfs-pack failed (%d): %s", pr.status, pr.err);
+    it_run_free(&pr);
+    it_mount_t m;
+    mount_model(&m, out);
+    etu_ref_t r;
+    etu_load_ref(model, &r);
+    em_opts_t stream = { .n_threads = 2, .mode = EM_STREAM };
+    double ws = etu_check_parity(m.mnt, &stream, &r, 1e-3);
+    printf("packed mount parity %-34s streamed worst %.3g\n", model, ws);
+    etu_free_ref(&r);
+    ck_assert_int_eq(it_mount_stop(&m), 0);
+    const char *rm[] = { "rm", "-rf", tmp, NULL };
+    ck_assert_int_eq(it_run(rm, 30000, &pr), 0);
+    ck_assert_int_eq(pr.status, 0);
+    it_run_free(&pr);
 }
 END_TEST
 
@@ -84,6 +117,7 @@ Suite *it_engine_mount_suite(void)
     tcase_set_timeout(tc, IT_TCASE_TIMEOUT);
     tcase_add_loop_test(tc, parity_through_mount, 0, N_FIX);
     tcase_add_test(tc, cli_demo_through_mount);
+    tcase_add_test(tc, mlx_packed_through_mount);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -83,7 +83,7 @@ static void check_matmul(int mode, ek_dtype_t dt, int rows, int cols, int T, int
     int ldo = rows + 3;
     for (int i = 0; i < T * ldo; i++)
         out[i] = 0.5f;
-    ek_mat_t m = { w, dt, rows, cols };
+    ek_mat_t m = { .data = w, .dt = dt, .rows = rows, .cols = cols };
     ek_matmul(pool, &m, use_bias ? bias : NULL, x, T, out, ldo, acc);
     for (int t = 0; t < T; t++) {
         for (int r = 0; r < rows; r++) {
@@ -177,7 +177,7 @@ START_TEST(matmul_n)
             w[i][k] = ek_f32_to_f16(frand());
         for (int r = 0; r < rows[i]; r++)
             b[i][r] = frand();
-        m[i] = (ek_mat_t){ w[i], EK_F16, rows[i], K };
+        m[i] = (ek_mat_t){ .data = w[i], .dt = EK_F16, .rows = rows[i], .cols = K };
         mp[i] = &m[i];
         ld[i] = rows[i];
         ek_matmul(pool, &m[i], i == 1 ? NULL : b[i], x, T, o1[i], rows[i], 0);

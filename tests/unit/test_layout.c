@@ -157,6 +157,41 @@ START_TEST(demo_model)
 }
 END_TEST
 
+/* MLX-quantized folders: P.scales / P.biases belong to P's group (layer N, embed, head), so
+ * prefetch and the resident set treat them with their weight. */
+START_TEST(mlx_fixture_groups)
+{
+    ly_layout_t ly;
+    ly_init(&ly);
+    add_dir(&ly, "tests/fixtures/mlx/demo-mlx-4bit");
+    ck_assert_int_eq(ly_finish(&ly), 0);
+    int n_quant_parts = 0;
+    for (size_t i = 0; i < ly.n_files; i++) {
+        const ly_file_t *f = &ly.files[i];
+        ck_assert_msg(f->parse_error == 0, "%s: %s", f->path, f->error);
+        for (size_t j = 0; j < f->n_tensors; j++) {
+            const char *name = f->tensors[j].name;
+            size_t l = strlen(name);
+            if (l < 7 || (strcmp(name + l - 7, ".scales") && strcmp(name + l - 7, ".biases")))
+                continue;
+            n_quant_parts++;
+            char want[32];
+            int layer;
+            if (sscanf(name, "model.layers.%d.", &layer) == 1)
+                snprintf(want, sizeof want, "layer.%d", layer);
+            else
+                snprintf(want, sizeof want, "%s", !strncmp(name, "lm_head.", 8) ? "head" : "embed");
+            ck_assert_msg(f->tensors[j].group >= 0 && !strcmp(ly.groups[f->tensors[j].group].name, want),
+                          "%s in group %s, want %s", name,
+                          f->tensors[j].group >= 0 ? ly.groups[f->tensors[j].group].name : "none", want);
+        }
+    }
+    /* 6 layers x 6 quantized matrices (down_proj stays bf16) + embed + lm_head, 2 parts each */
+    ck_assert_int_eq(n_quant_parts, 2 * (6 * 6 + 2));
+    ly_free(&ly);
+}
+END_TEST
+
 START_TEST(gguf_fixtures)
 {
     const char *paths[] = { "tests/fixtures/gguf/demo-q8_0.gguf", "tests/fixtures/gguf/demo-bf16.gguf" };
@@ -549,6 +584,7 @@ Suite *layout_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, demo_model);
     tcase_add_test(tc, gguf_fixtures);
+    tcase_add_test(tc, mlx_fixture_groups);
     tcase_add_test(tc, classification);
     tcase_add_test(tc, gaps_and_empty_tensors);
     tcase_add_test(tc, failed_files_are_plain);
