@@ -2,6 +2,7 @@
  *
  *   flashgen -m MODEL_DIR -p PROMPT [options]     generate text
  *   flashgen tokenize ...                          the tokenizer's CLI (tk_cli_main)
+ *   flashgen template ...                          render the chat template (tpl_cli_main)
  *
  * Generated text goes to stdout as it is produced (then a newline); statistics and errors
  * go to stderr. Exit status: 0 ok, 1 usage, 2 the model or tokenizer could not be loaded,
@@ -18,6 +19,7 @@
 #include "eng_model.h"
 #include "fu_util.h"
 #include "hf_config.h"
+#include "template.h"
 #include "tokenizer.h"
 
 enum { FG_OK = 0, FG_USAGE = 1, FG_LOAD = 2, FG_PROMPT = 3, FG_GEN = 4 };
@@ -26,6 +28,7 @@ static void usage(FILE *f)
 {
     fputs("usage: flashgen -m MODEL_DIR -p PROMPT [options]\n"
           "       flashgen tokenize -m MODEL_DIR [--special] [--tokens] [TEXT]\n"
+          "       flashgen template -m MODEL --messages FILE.json [--add-generation-prompt]\n"
           "  -m, --model DIR        Hugging Face model folder (or a flashfs mount of one)\n"
           "  -p, --prompt TEXT      prompt (UTF-8)\n"
           "  -n, --n-predict N      tokens to generate (default 128, capped by the context)\n"
@@ -78,6 +81,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "tokenize"))
         return tk_cli_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "template"))
+        return tpl_cli_main(argc - 1, argv + 1);
 
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
