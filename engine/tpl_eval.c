@@ -370,6 +370,7 @@ int tpl_eval(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t **out)
             return tpl_oom(c, n->line);
         x->u.l.v = args;
         x->u.l.n = n->n;
+        x->is_tuple = n->t == TN_TUPLE;
         *out = x;
         return 0;
     case TN_DICT:

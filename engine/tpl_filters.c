@@ -363,7 +363,7 @@ int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *f, tv_t *v, t
             return (*out = tv_list(c->a, 0)) ? 0 : tpl_oom(c, line);
         if (v->t != TV_DICT && v->t != TV_NS)
             return tpl_fail(c, line, -EINVAL, "items filter needs a mapping, not %s", tv_type_name(v));
-        return tpl_method(c, line, v->t == TV_NS ? v : v, "items", NULL, NULL, 0, out);
+        return tpl_method(c, line, v, "items", NULL, NULL, 0, out);
     }
     if (!strcmp(f, "join"))
         return f_join(c, line, v, args, kw, n, out);
@@ -460,7 +460,7 @@ int tpl_test(tpl_ctx_t *c, int line, const char *t, tv_t *v, tv_t **args, size_t
     else if (!strcmp(t, "boolean")) *res = v->t == TV_BOOL;
     else if (!strcmp(t, "true")) *res = v->t == TV_BOOL && v->u.b;
     else if (!strcmp(t, "false")) *res = v->t == TV_BOOL && !v->u.b;
-    else if (!strcmp(t, "callable")) *res = v->t == TV_MACRO || v->t == TV_FUNC;
+    else if (!strcmp(t, "callable")) *res = v->t == TV_MACRO || v->t == TV_FUNC || v->t == TV_UNDEF; /* as Jinja */
     else if (!strcmp(t, "lower") || !strcmp(t, "upper")) {
         int up = 0, low = 0;
         for (size_t i = 0; v->t == TV_STR && i < v->u.s.n; i++) {

@@ -29,6 +29,7 @@ struct tpl_scope;
 struct tv {
     tv_type_t t;
     int is_loop;                 /* a dict that is a for loop's `loop` (has cycle()) */
+    int is_tuple;                /* a list that prints as a Python tuple */
     union {
         int b;
         int64_t i;
@@ -209,7 +210,8 @@ tv_t *tpl_arg(tv_t **args, const char **kw, size_t n, size_t pos, const char *na
 int tpl_strip(tpl_ctx_t *c, int line, tv_t *s, tv_t *chars, int left, int right, tv_t **out);
 /* Python str.replace (count < 0: all). */
 int tpl_replace(tpl_ctx_t *c, int line, tv_t *s, tv_t *old, tv_t *new, int64_t count, tv_t **out);
-/* ASCII case mapping of a string: 'u' upper, 'l' lower, 'c' capitalize, 't' str.title. */
+/* Case mapping of a string (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic): 'u' upper,
+ * 'l' lower, 'c' capitalize, 't' str.title. */
 tv_t *tpl_case(tpl_arena_t *a, const tv_t *s, char mode);
 
 /* Item and attribute access (missing -> undefined, as Jinja). */

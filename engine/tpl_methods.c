@@ -187,24 +187,67 @@ int tpl_replace(tpl_ctx_t *c, int line, tv_t *s, tv_t *old, tv_t *new, int64_t c
     return *out ? 0 : tpl_oom(c, line);
 }
 
-/* ASCII case mapping; mode 'u' upper, 'l' lower, 'c' capitalize, 't' Python title. */
+/* Simple case mapping of one code point (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic). */
+static uint32_t map_case(uint32_t cp, int up)
+{
+    if (cp < 0x80)
+        return up ? (cp >= 'a' && cp <= 'z' ? cp - 32 : cp) : (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+    if (cp >= 0xC0 && cp <= 0xFE && cp != 0xD7 && cp != 0xF7 && cp != 0xDF) {
+        if (up && cp >= 0xE0)
+            return cp - 0x20;
+        if (!up && cp < 0xE0)
+            return cp + 0x20;
+        return cp;
+    }
+    if (cp == 0xFF)
+        return up ? 0x178 : cp;
+    if (cp == 0x178)
+        return up ? cp : 0xFF;
+    if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177))
+        return up ? (cp & ~1u) : (cp | 1u);
+    if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E))
+        return up ? ((cp & 1u) ? cp : cp - 1) : ((cp & 1u) ? cp + 1 : cp);
+    if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2)
+        return up ? cp : cp + 0x20;
+    if (cp >= 0x3B1 && cp <= 0x3CB && cp != 0x3C2)
+        return up ? cp - 0x20 : cp;
+    if (cp >= 0x410 && cp <= 0x42F)
+        return up ? cp : cp + 0x20;
+    if (cp >= 0x430 && cp <= 0x44F)
+        return up ? cp - 0x20 : cp;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return up ? cp : cp + 0x50;
+    if (cp >= 0x450 && cp <= 0x45F)
+        return up ? cp - 0x50 : cp;
+    return cp;
+}
+
+static int is_cased(uint32_t cp)
+{
+    return map_case(cp, 1) != cp || map_case(cp, 0) != cp;
+}
+
 tv_t *tpl_case(tpl_arena_t *a, const tv_t *s, char mode)
 {
-    tv_t *r = tv_str(a, s->u.s.p, s->u.s.n);
-    if (!r)
-        return NULL;
-    char *p = (char *)r->u.s.p;
-    int prev_alpha = 0;
-    for (size_t i = 0; i < r->u.s.n; i++) {
-        char ch = p[i];
-        int up = mode == 'u' || (mode == 'c' && i == 0) || (mode == 't' && !prev_alpha);
-        int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-        if (up && ch >= 'a' && ch <= 'z')
-            p[i] = (char)(ch - 32);
-        else if (!up && ch >= 'A' && ch <= 'Z')
-            p[i] = (char)(ch + 32);
-        prev_alpha = alpha || ((unsigned char)ch >= 0x80);
+    tk_buf_t b = { 0 };
+    int prev_cased = 0, rc = 0;
+    size_t i = 0, k = 0;
+    while (i < s->u.s.n && !rc) {
+        uint32_t cp;
+        size_t l = tk_utf8_next((const uint8_t *)s->u.s.p + i, s->u.s.n - i, &cp);
+        int up = mode == 'u' || (mode == 'c' && k == 0) || (mode == 't' && !prev_cased);
+        if (cp >= TK_UTF8_BAD) {
+            rc = tk_buf_add(&b, s->u.s.p + i, l);
+        } else {
+            char e[4];
+            prev_cased = is_cased(cp);
+            rc = tk_buf_add(&b, e, tk_utf8_put(map_case(cp, up), e));
+        }
+        i += l;
+        k++;
     }
+    tv_t *r = rc ? NULL : tv_str(a, b.p ? b.p : "", b.len);
+    tk_buf_free(&b);
     return r;
 }
 
@@ -329,6 +372,7 @@ int tpl_method(tpl_ctx_t *c, int line, tv_t *self, const char *m, tv_t **args, c
                     tv_t *pair = tv_list(c->a, 2);
                     if (!pair)
                         return tpl_oom(c, line);
+                    pair->is_tuple = 1;
                     pair->u.l.v[0] = self->u.d.k[i];
                     pair->u.l.v[1] = self->u.d.v[i];
                     l->u.l.v[i] = pair;

@@ -384,7 +384,9 @@ static int parse_filters(P *p, tpl_node_t **x)
     }
 }
 
-static int parse_unary(P *p, tpl_node_t **out)
+/* Jinja: a sign applies to the unary below it (without filters); postfix operators and then
+ * filters/tests apply to the result, so -3|abs is (-3)|abs. */
+static int parse_unary_f(P *p, tpl_node_t **out, int with_filter)
 {
     int rc, line = cur(p)->line;
     if (is_op(p, "-") || is_op(p, "+")) {
@@ -394,14 +396,24 @@ static int parse_unary(P *p, tpl_node_t **out)
         if (!n)
             return -ENOMEM;
         n->name = op;
-        if ((rc = parse_unary(p, &n->a)))
+        if (++p->nest > MAX_NEST)
+            return fu_err(p->err, p->errlen, -EINVAL, "template line %d: expression nested too deeply", line);
+        rc = parse_unary_f(p, &n->a, 0);
+        p->nest--;
+        if (rc)
             return rc;
         *out = n;
-        return 0;
-    }
-    if ((rc = parse_primary(p, out)) || (rc = parse_postfix(p, out)))
+    } else if ((rc = parse_primary(p, out))) {
         return rc;
-    return parse_filters(p, out);
+    }
+    if ((rc = parse_postfix(p, out)))
+        return rc;
+    return with_filter ? parse_filters(p, out) : 0;
+}
+
+static int parse_unary(P *p, tpl_node_t **out)
+{
+    return parse_unary_f(p, out, 1);
 }
 
 static int binary(P *p, tpl_node_t **x, const char *op, int line, int (*next)(P *, tpl_node_t **))

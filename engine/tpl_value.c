@@ -407,12 +407,14 @@ static int repr_str(tk_buf_t *b, const char *p, size_t n)
 static int seq_repr(tk_buf_t *b, const tv_t *v)
 {
     if (v->t == TV_LIST) {
-        if (tk_buf_add(b, "[", 1))
+        if (tk_buf_add(b, v->is_tuple ? "(" : "[", 1))
             return -ENOMEM;
         for (size_t i = 0; i < v->u.l.n; i++)
             if ((i && tk_buf_add(b, ", ", 2)) || tv_repr(b, v->u.l.v[i]))
                 return -ENOMEM;
-        return tk_buf_add(b, "]", 1);
+        if (v->is_tuple && v->u.l.n == 1 && tk_buf_add(b, ",", 1))
+            return -ENOMEM;
+        return tk_buf_add(b, v->is_tuple ? ")" : "]", 1);
     }
     if (tk_buf_add(b, "{", 1))
         return -ENOMEM;
