@@ -274,6 +274,51 @@ static int f_indent(tpl_ctx_t *c, int line, tv_t *v, tv_t **args, const char **k
     return *out ? 0 : tpl_oom(c, line);
 }
 
+/* Sort key of dictsort: strings lowercased unless case_sensitive. */
+static _Thread_local int ds_by_value, ds_case;
+static int cmp_pairs(const void *x, const void *y)
+{
+    const tv_t *a = (*(tv_t *const *)x)->u.l.v[ds_by_value], *b = (*(tv_t *const *)y)->u.l.v[ds_by_value];
+    if (!ds_case && a->t == TV_STR && b->t == TV_STR) {
+        for (size_t i = 0; i < a->u.s.n && i < b->u.s.n; i++) {
+            int ca = a->u.s.p[i] >= 'A' && a->u.s.p[i] <= 'Z' ? a->u.s.p[i] + 32 : (unsigned char)a->u.s.p[i];
+            int cb = b->u.s.p[i] >= 'A' && b->u.s.p[i] <= 'Z' ? b->u.s.p[i] + 32 : (unsigned char)b->u.s.p[i];
+            if (ca != cb)
+                return ca < cb ? -1 : 1;
+        }
+        return a->u.s.n < b->u.s.n ? -1 : a->u.s.n > b->u.s.n;
+    }
+    return cmp_vals(&a, &b);
+}
+
+/* dictsort(case_sensitive=false, by='key', reverse=false): (key, value) pairs, sorted. */
+static int f_dictsort(tpl_ctx_t *c, int line, tv_t *v, tv_t **args, const char **kw, size_t n, tv_t **out)
+{
+    tv_t *cs = tpl_arg(args, kw, n, 0, "case_sensitive"), *by = tpl_arg(args, kw, n, 1, "by");
+    tv_t *rev = tpl_arg(args, kw, n, 2, "reverse"), *items;
+    int rc;
+    if (v->t != TV_DICT)
+        return tpl_fail(c, line, -EINVAL, "dictsort needs a mapping, not %s", tv_type_name(v));
+    if ((rc = tpl_method(c, line, v, "items", NULL, NULL, 0, &items)))
+        return rc;
+    ds_case = cs && tv_truthy(cs);
+    ds_by_value = by && by->t == TV_STR && by->u.s.n == 5 && !memcmp(by->u.s.p, "value", 5);
+    if (by && !ds_by_value && !(by->t == TV_STR && by->u.s.n == 3 && !memcmp(by->u.s.p, "key", 3)))
+        return tpl_fail(c, line, -EINVAL, "dictsort: by must be 'key' or 'value'");
+    sort_err = 0;
+    qsort(items->u.l.v, items->u.l.n, sizeof *items->u.l.v, cmp_pairs);
+    if (sort_err)
+        return tpl_fail(c, line, -EINVAL, "dictsort: values are not comparable");
+    if (rev && tv_truthy(rev))
+        for (size_t i = 0; i < items->u.l.n / 2; i++) {
+            tv_t *t = items->u.l.v[i];
+            items->u.l.v[i] = items->u.l.v[items->u.l.n - 1 - i];
+            items->u.l.v[items->u.l.n - 1 - i] = t;
+        }
+    *out = items;
+    return 0;
+}
+
 int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *f, tv_t *v, tv_t **args, const char **kw,
                size_t n, tv_t **out)
 {
@@ -367,6 +412,8 @@ int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *f, tv_t *v, t
     }
     if (!strcmp(f, "join"))
         return f_join(c, line, v, args, kw, n, out);
+    if (!strcmp(f, "dictsort"))
+        return f_dictsort(c, line, v, args, kw, n, out);
     if (!strcmp(f, "select") || !strcmp(f, "reject") || !strcmp(f, "selectattr") || !strcmp(f, "rejectattr"))
         return select_items(c, line, f, v, args, kw, n, out);
     if (!strcmp(f, "map"))
