@@ -99,9 +99,49 @@ static int pick_template(const cJSON *ct, const char *path, const char **src, ch
                 return 0;
             }
         }
-        return fu_err(err, errlen, -ENOENT, "%s: chat_template lists no template named \"default\"", path);
+        return fu_err(err, errlen, -ENOKEY, "%s: chat_template lists no template named \"default\"", path);
     }
     return -ENOENT;
+}
+
+/* Text of token id in the GGUF string array tokenizer.ggml.tokens (read from the file, since
+ * the parser keeps only the array's offset). Malloc'd, or NULL. */
+static char *gguf_token(const char *path, const gg_file_t *f, const char *id_key)
+{
+    const gg_kv_t *toks = gg_find_kv(f, "tokenizer.ggml.tokens"), *id = gg_find_kv(f, id_key);
+    if (!toks || !id || toks->type != GG_T_ARRAY || toks->arr_type != GG_T_STRING ||
+        (id->type != GG_T_UINT32 && id->type != GG_T_INT32) || id->num.u >= toks->arr_len)
+        return NULL;
+    FILE *fp = fopen(path, "rb");
+    char *s = NULL;
+    if (!fp)
+        return NULL;
+    if (fseeko(fp, (off_t)toks->value_offset, SEEK_SET) == 0) {
+        for (uint64_t i = 0; i <= id->num.u; i++) {
+            uint8_t lb[8];
+            uint64_t n = 0;
+            if (fread(lb, 1, 8, fp) != 8)
+                break;
+            for (int k = 7; k >= 0; k--)
+                n = n << 8 | lb[k];
+            if (n > (1u << 20))
+                break;
+            if (i < id->num.u) {
+                if (fseeko(fp, (off_t)n, SEEK_CUR))
+                    break;
+                continue;
+            }
+            s = malloc(n + 1);
+            if (s && fread(s, 1, n, fp) == n) {
+                s[n] = 0;
+            } else {
+                free(s);
+                s = NULL;
+            }
+        }
+    }
+    fclose(fp);
+    return s;
 }
 
 static int load_gguf(const char *path, tpl_chat_t **out, char *err, size_t errlen)
@@ -112,10 +152,15 @@ static int load_gguf(const char *path, tpl_chat_t **out, char *err, size_t errle
     if (rc)
         return fu_err(err, errlen, rc, "%s: %s", path, e);
     const gg_kv_t *kv = gg_find_kv(&f, "tokenizer.chat_template");
-    if (!kv || !kv->str)
+    if (!kv || !kv->str) {
         rc = fu_err(err, errlen, -ENOENT, "%s has no tokenizer.chat_template", path);
-    else
-        rc = tpl_chat_from_string(kv->str, strlen(kv->str), NULL, NULL, out, err, errlen);
+    } else {
+        char *bos = gguf_token(path, &f, "tokenizer.ggml.bos_token_id");
+        char *eos = gguf_token(path, &f, "tokenizer.ggml.eos_token_id");
+        rc = tpl_chat_from_string(kv->str, strlen(kv->str), bos, eos, out, err, errlen);
+        free(bos);
+        free(eos);
+    }
     gg_free(&f);
     return rc;
 }
@@ -148,7 +193,7 @@ int tpl_chat_load(const char *model, tpl_chat_t **out, char *err, size_t errlen)
                                          &src, err, errlen)) != -ENOENT) {
         if (rc) {
             cJSON_Delete(tc);
-            return rc;
+            return rc == -ENOKEY ? -ENOENT : rc;
         }
         len = strlen(src);
         what = "tokenizer_config.json chat_template";
