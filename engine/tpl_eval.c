@@ -341,7 +341,6 @@ static int eval_call(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t *ca
     return tpl_fail(c, n->line, -EINVAL, "%s is not callable", tv_type_name(fn));
 }
 
-/* Call node with a caller macro (call blocks). */
 int tpl_eval_call_with_caller(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t *caller, tv_t **out)
 {
     return eval_call(c, s, n, caller, out);

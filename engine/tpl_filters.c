@@ -50,13 +50,13 @@ static int attr_path(tpl_ctx_t *c, int line, tv_t *v, const tv_t *path, tv_t **o
     return 0;
 }
 
-static int want_str(tpl_ctx_t *c, int line, const char *f, tv_t **v)
+/* Jinja's soft_str: the value as a string. */
+static int want_str(tpl_ctx_t *c, int line, tv_t **v)
 {
     if ((*v)->t == TV_STR)
         return 0;
     if (!(*v = tv_stringify(c->a, *v)))
         return tpl_oom(c, line);
-    (void)f;
     return 0;
 }
 
@@ -184,7 +184,7 @@ static int f_join(tpl_ctx_t *c, int line, tv_t *v, tv_t **args, const char **kw,
     int rc;
     if ((rc = tpl_iter_list(c, line, v, &items)))
         return rc;
-    if (d && (rc = want_str(c, line, "join", &d)))
+    if (d && (rc = want_str(c, line, &d)))
         return rc;
     tk_buf_t b = { 0 };
     for (size_t i = 0; i < items->u.l.n; i++) {
@@ -247,7 +247,7 @@ static int f_indent(tpl_ctx_t *c, int line, tv_t *v, tv_t **args, const char **k
         for (int64_t i = 0; !rc && i < (w && w->t == TV_INT ? (w->u.i > 256 ? 256 : w->u.i) : 4); i++)
             rc = tk_buf_add(&pad, " ", 1);
     rc = rc || tk_buf_add(&pad, "", 0);
-    if ((rc = rc ? rc : want_str(c, line, "indent", &v))) {
+    if ((rc = rc ? rc : want_str(c, line, &v))) {
         tk_buf_free(&pad);
         return tpl_oom(c, line);
     }
@@ -347,7 +347,7 @@ int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *f, tv_t *v, t
         return (*out = tv_stringify(c->a, v)) ? 0 : tpl_oom(c, line);
     if (!strcmp(f, "trim") || !strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "capitalize") ||
         !strcmp(f, "title") || !strcmp(f, "replace") || !strcmp(f, "indent") || !strcmp(f, "wordcount")) {
-        if ((rc = want_str(c, line, f, &v)))
+        if ((rc = want_str(c, line, &v)))
             return rc;
         if (!strcmp(f, "trim"))
             return tpl_strip(c, line, v, tpl_arg(args, kw, n, 0, "chars"), 1, 1, out);
@@ -355,7 +355,7 @@ int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *f, tv_t *v, t
             tv_t *a1 = tpl_arg(args, kw, n, 1, NULL), *cnt = tpl_arg(args, kw, n, 2, "count");
             if (!a0 || !a1)
                 return tpl_fail(c, line, -EINVAL, "replace needs two arguments");
-            if ((rc = want_str(c, line, f, &a0)) || (rc = want_str(c, line, f, &a1)))
+            if ((rc = want_str(c, line, &a0)) || (rc = want_str(c, line, &a1)))
                 return rc;
             return tpl_replace(c, line, v, a0, a1, cnt && cnt->t == TV_INT ? cnt->u.i : -1, out);
         }

@@ -44,7 +44,7 @@ struct tv {
 };
 
 /* Builtin function ids (TV_FUNC). */
-enum { TF_RAISE = 1, TF_STRFTIME, TF_NAMESPACE, TF_RANGE, TF_DICT, TF_CALLER_UNUSED };
+enum { TF_RAISE = 1, TF_STRFTIME, TF_NAMESPACE, TF_RANGE, TF_DICT };
 
 extern tv_t tv_undef_v, tv_none_v, tv_true_v, tv_false_v;
 
@@ -185,6 +185,8 @@ tv_t *tpl_scope_get(const tpl_scope_t *s, const char *name);
 
 /* Evaluate an expression. 0 or -errno (error already in ctx). */
 int tpl_eval(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t **out);
+/* Evaluate a TN_CALL node passing caller (a call block's body) to the macro called. */
+int tpl_eval_call_with_caller(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t *caller, tv_t **out);
 /* Run statements (writes to c->out). */
 int tpl_exec(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n);
 /* Call a macro with evaluated arguments (kw[i] NULL = positional); caller may be NULL. */
@@ -193,13 +195,15 @@ int tpl_call_macro(tpl_ctx_t *c, int line, tv_t *m, tv_t **args, const char **kw
 /* Iterate a value as Jinja's for does: a new list of items (dict: keys; string: chars). */
 int tpl_iter_list(tpl_ctx_t *c, int line, tv_t *v, tv_t **out);
 
-/* Apply a filter / test / method / builtin to evaluated arguments. */
+/* Apply a filter to an evaluated value and arguments (unknown name: error). */
 int tpl_filter(tpl_ctx_t *c, tpl_scope_t *s, int line, const char *name, tv_t *v, tv_t **args,
                const char **kw, size_t n, tv_t **out);
+/* Apply a test (`v is name args`): *res 0/1 (unknown name: error). */
 int tpl_test(tpl_ctx_t *c, int line, const char *name, tv_t *v, tv_t **args, size_t n, int *res);
-/* Does a test of this name exist (for `is` parsing errors at render)? */
+/* Call a str/dict method (or loop.cycle) on self. */
 int tpl_method(tpl_ctx_t *c, int line, tv_t *self, const char *name, tv_t **args,
                const char **kw, size_t n, tv_t **out);
+/* Call a global function (TF_*). */
 int tpl_builtin(tpl_ctx_t *c, int line, int id, tv_t **args, const char **kw, size_t n, tv_t **out);
 /* Global functions: a TV_FUNC value for raise_exception, strftime_now, namespace, range, dict. */
 tv_t *tpl_global(const char *name);

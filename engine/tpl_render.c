@@ -16,8 +16,6 @@ struct tpl_template {
     tpl_node_t *root;
 };
 
-int tpl_eval_call_with_caller(tpl_ctx_t *c, tpl_scope_t *s, const tpl_node_t *n, tv_t *caller, tv_t **out);
-
 tpl_scope_t *tpl_scope_new(tpl_arena_t *a, tpl_scope_t *parent)
 {
     tpl_scope_t *s = tpl_alloc(a, sizeof *s);
