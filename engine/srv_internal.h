@@ -36,6 +36,7 @@ typedef struct srv_job {
     /* result, under srv_t.mu */
     tk_buf_t out;                    /* bytes for the client: SSE events, or the final JSON */
     int status;                      /* HTTP status of a non-streamed answer */
+    size_t cached;                   /* prompt tokens found in the KV cache (not prefilled) */
     int done, cancelled, started;
 } srv_job_t;
 

@@ -68,13 +68,17 @@ static cJSON *chunk_base(srv_t *s, srv_job_t *j)
     return o;
 }
 
-static void add_usage(cJSON *o, int prompt, int completion)
+/* usage, with prompt_tokens_details.cached_tokens: the prompt tokens the KV cache already held. */
+static void add_usage(cJSON *o, int prompt, int completion, size_t cached)
 {
     cJSON *u = cJSON_AddObjectToObject(o, "usage");
     if (u) {
         cJSON_AddNumberToObject(u, "prompt_tokens", prompt);
         cJSON_AddNumberToObject(u, "completion_tokens", completion);
         cJSON_AddNumberToObject(u, "total_tokens", prompt + completion);
+        cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+        if (d)
+            cJSON_AddNumberToObject(d, "cached_tokens", (double)cached);
     }
 }
 
@@ -125,7 +129,7 @@ static int sse(srv_t *s, srv_job_t *j, const char *text, size_t len, const char 
             return -ENOMEM;
         }
     } else {
-        add_usage(o, usage_p, usage_c);
+        add_usage(o, usage_p, usage_c, j->cached);
     }
     char *js = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -172,6 +176,7 @@ static void run_job(srv_t *s, srv_job_t *j)
         keep++;
     em_truncate(s->m, (int)keep);
     s->kv.n = keep;
+    j->cached = keep;
     const float *logits;
     if ((rc = em_forward(s->m, j->ids + keep, (int)(j->n_ids - keep), 0, &logits, err, sizeof err)) ||
         (rc = tk_ids_add(&s->kv, j->ids + keep, j->n_ids - keep) ? -ENOMEM : 0)) {
@@ -267,7 +272,7 @@ done:
         cJSON *c = arr ? choice(j, text.p, text.len, finish, 1) : NULL;
         char *js = NULL;
         if (c && cJSON_AddItemToArray(arr, c)) {
-            add_usage(o, (int)j->n_ids, gen);
+            add_usage(o, (int)j->n_ids, gen, j->cached);
             js = cJSON_PrintUnformatted(o);
         } else {
             cJSON_Delete(c);

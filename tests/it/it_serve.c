@@ -224,6 +224,10 @@ START_TEST(chat_and_completions)
     ck_assert_int_eq(num_at(o, "usage", "prompt_tokens"), 4);
     ck_assert_int_eq(num_at(o, "usage", "completion_tokens"), 16);
     ck_assert_int_eq(num_at(o, "usage", "total_tokens"), 20);
+    const cJSON *cached = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "usage"), "prompt_tokens_details"),
+        "cached_tokens");
+    ck_assert(cJSON_IsNumber(cached) && cached->valueint == 0); /* the first request */
     cJSON_Delete(o);
     free(r);
     /* streamed: the same text in deltas, then [DONE] */
@@ -242,6 +246,11 @@ START_TEST(chat_and_completions)
     o = cJSON_Parse(r);
     ck_assert_str_eq(str_at(o, "choices.0.text"), want);
     ck_assert_str_eq(str_at(o, "object"), "text_completion");
+    /* the same 4 ids as the chat prompt: all but the last (always fed) come from the KV cache */
+    cached = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "usage"), "prompt_tokens_details"),
+        "cached_tokens");
+    ck_assert(cJSON_IsNumber(cached) && cached->valueint == 3);
     cJSON_Delete(o);
     free(r);
     /* max_tokens */
