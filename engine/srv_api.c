@@ -154,7 +154,7 @@ static int parse_stop(const cJSON *o, srv_job_t *j, bad_t *b)
 /* The prompt tokens of a chat request (template, no added specials) or a completion (BOS). */
 static int prompt_ids(srv_t *s, int chat, cJSON *req, srv_job_t *j, bad_t *b)
 {
-    char *text = NULL, err[512] = "";
+    char *text = NULL, err[400] = "";
     size_t len;
     int rc;
     if (chat) {
