@@ -6,12 +6,14 @@
 # For the demo model and the 1B-shape model (`flashfs-mkmodel --preset llama-3.2-1b`, made
 # once under $BENCH_MODELS, default build/bench), each given a ChatML-style chat template
 # (a folder of links + tokenizer_config.json under $BENCH_MODELS/serve-*): the server on a
-# loopback port, driven by tools/bench_serve_client.js (Node 18+, plain fetch):
-#   - 1 and 4 concurrent streamed chat requests with different prompts: median time to first
-#     token, median decode tok/s per request, aggregate tok/s (all tokens / wall time);
+# loopback port:
+#   - 1 and 4 concurrent streamed chat requests (one client process each) with different
+#     prompts: median time to first token, median decode tok/s per request, aggregate tok/s
+#     (all tokens / wall time);
 #   - a multi-turn conversation: per turn, time to first token when the KV cache holds the
 #     previous turns (usage.prompt_tokens_details.cached_tokens) and when it holds nothing
-#     reusable (an unrelated request in between) — the prefill saved by KV reuse.
+#     reusable (an unrelated request in between) — the prefill saved by KV reuse
+#     (tools/bench_serve_client.js, Node 18+, plain fetch).
 # Skips (with a line) without node. Run from the repo root after `make`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -66,8 +68,30 @@ bench_model() {
     _id=$(basename "$_dir")
     for _c in 1 4; do
         echo "bench_serve: $_label, $_c concurrent" >&2
-        _r=$(node tools/bench_serve_client.js "http://127.0.0.1:$PORT" "$_id" $_c $_ntok) || _r=""
-        bl_row "$_label" "$_c" "$(bl_kv ttft_s "$_r")" "$(bl_kv tok_s "$_r")" "$(bl_kv agg_tok_s "$_r")" >> "$MODELS/serve.load"
+        # one client process each (so that no client waits for another's event loop)
+        _t0=$(bl_now)
+        _k=0 _pids=""
+        while [ $_k -lt $_c ]; do
+            node tools/bench_serve_client.js "http://127.0.0.1:$PORT" "$_id" one "$_k: And God said" $_ntok \
+                > "$MODELS/serve.r$_k" &
+            _pids="$_pids $!"
+            _k=$((_k + 1))
+        done
+        wait $_pids
+        _wall=$(awk -v a="$_t0" -v b="$(bl_now)" 'BEGIN { print b - a }')
+        _k=0 _sum=0
+        : > "$MODELS/serve.ttft"
+        : > "$MODELS/serve.rate"
+        while [ $_k -lt $_c ]; do
+            _r=$(cat "$MODELS/serve.r$_k")
+            bl_kv ttft_s "$_r" >> "$MODELS/serve.ttft"
+            bl_kv tok_s "$_r" >> "$MODELS/serve.rate"
+            _n=$(bl_kv tokens "$_r")
+            _sum=$((_sum + ${_n:-0}))
+            _k=$((_k + 1))
+        done
+        bl_row "$_label" "$_c" "$(bl_median < "$MODELS/serve.ttft")" "$(bl_median < "$MODELS/serve.rate")" \
+            "$(awk -v n=$_sum -v w="$_wall" 'BEGIN { printf "%.2f", n / w }')" >> "$MODELS/serve.load"
     done
     echo "bench_serve: $_label, $_nturn turns" >&2
     node tools/bench_serve_client.js "http://127.0.0.1:$PORT" "$_id" turns $_nturn $_ntok | while read -r _l; do

@@ -1,9 +1,8 @@
 // bench_serve_client.js — the load generator of tools/bench_serve.sh (Node 18+, no packages).
 //
-//   node tools/bench_serve_client.js BASE_URL MODEL CONCURRENCY N_TOKENS
-//       CONCURRENCY streamed chat requests at once, each with a different prompt (no KV reuse
-//       between them); prints "ttft_s=<median> tok_s=<median per request> agg_tok_s=<all
-//       tokens / wall time> n=<requests>".
+//   node tools/bench_serve_client.js BASE_URL MODEL one PROMPT N_TOKENS
+//       one streamed chat request; prints "ttft_s=<s> tok_s=<decode tok/s after the first
+//       token> tokens=<completion tokens>".
 //   node tools/bench_serve_client.js BASE_URL MODEL turns N_TURNS N_TOKENS
 //       one multi-turn conversation; for every turn the request with the conversation so far
 //       (the KV cache holds the previous turn), then an unrelated request, then the same turn
@@ -37,8 +36,6 @@ async function ask(messages, maxTokens) {
   return { ttft: ((first || t1) - t0) / 1000, decode: (t1 - (first || t1)) / 1000, text, usage };
 }
 
-const median = (x) => { const s = [...x].sort((p, q) => p - q); const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 (async () => {
   if (mode === 'turns') {
@@ -56,12 +53,11 @@ const median = (x) => { const s = [...x].sort((p, q) => p - q); const m = s.leng
     }
     return;
   }
-  const conc = +mode, maxTokens = +a, t0 = performance.now();
-  const rs = await Promise.all([...Array(conc).keys()].map((i) =>
-    ask([{ role: 'user', content: `Request ${i}: And God said` }], maxTokens)));
-  const wall = (performance.now() - t0) / 1000;
-  const toks = rs.map((r) => r.usage.completion_tokens);
-  const rate = rs.map((r, i) => (toks[i] > 1 && r.decode > 0 ? (toks[i] - 1) / r.decode : 0));
-  console.log(`ttft_s=${median(rs.map((r) => r.ttft)).toFixed(4)} tok_s=${median(rate).toFixed(2)} ` +
-              `agg_tok_s=${(toks.reduce((p, q) => p + q, 0) / wall).toFixed(2)} n=${conc}`);
+  if (mode === 'one') {
+    const r = await ask([{ role: 'user', content: a }], +b), n = r.usage.completion_tokens;
+    console.log(`ttft_s=${r.ttft.toFixed(4)} tok_s=${(n > 1 && r.decode > 0 ? (n - 1) / r.decode : 0).toFixed(2)} ` +
+                `tokens=${n}`);
+    return;
+  }
+  throw new Error('usage: BASE_URL MODEL one PROMPT N_TOKENS | turns N_TURNS N_TOKENS');
 })().catch((e) => { console.error(e.message || e); process.exit(1); });
