@@ -26,11 +26,11 @@ void srv_enqueue(srv_t *s, srv_job_t *j)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* 1 when the client closed its connection (or the job was cancelled). */
+/* 1 when the client closed its connection, the job was cancelled or the server is stopping. */
 static int gone(srv_t *s, srv_job_t *j)
 {
     pthread_mutex_lock(&s->mu);
-    int c = j->cancelled;
+    int c = j->cancelled || s->quit;
     pthread_mutex_unlock(&s->mu);
     if (c)
         return 1;
