@@ -24,7 +24,7 @@ SAN      ?=
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-PKGS      = fuse3 libcjson libzstd
+PKGS      = fuse3 libcjson libzstd libmicrohttpd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -117,7 +117,7 @@ $(BUILD)/tests/integration: $(call obj,$(wildcard tests/it/*.c)) $(LIBS_ALL)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- dependencies ------------------------------------------------------------
-DEB_PKGS = libfuse3-dev fuse3 libcjson-dev libzstd-dev check pkg-config zstd clang libclang-rt-dev
+DEB_PKGS = libfuse3-dev fuse3 libcjson-dev libzstd-dev libmicrohttpd-dev check pkg-config zstd clang libclang-rt-dev curl
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

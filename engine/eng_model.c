@@ -299,6 +299,12 @@ void em_reset(em_model_t *m)
     m->pos = 0;
 }
 
+void em_truncate(em_model_t *m, int pos)
+{
+    if (pos >= 0 && pos <= m->pos)
+        m->pos = pos;
+}
+
 uint64_t em_bytes_read(const em_model_t *m)
 {
     return atomic_load(&m->w.bytes_read);

@@ -2,6 +2,9 @@
  *
  *   flashgen -m MODEL_DIR -p PROMPT [options]     generate text
  *   flashgen tokenize ...                          the tokenizer's CLI (tk_cli_main)
+ *   flashgen template ...                          render the chat template (tpl_cli_main)
+ *   flashgen chat ...                              interactive chat (chat_cli_main)
+ *   flashgen serve ...                             OpenAI-compatible server (srv_cli_main)
  *
  * Generated text goes to stdout as it is produced (then a newline); statistics and errors
  * go to stderr. Exit status: 0 ok, 1 usage, 2 the model or tokenizer could not be loaded,
@@ -14,11 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chat_cli.h"
 #include "eng_folder.h"
+#include "srv_cli.h"
 #include "eng_gen.h"
 #include "eng_model.h"
 #include "fu_util.h"
 #include "hf_config.h"
+#include "template.h"
 #include "tokenizer.h"
 
 enum { FG_OK = 0, FG_USAGE = 1, FG_LOAD = 2, FG_PROMPT = 3, FG_GEN = 4 };
@@ -27,6 +33,9 @@ static void usage(FILE *f)
 {
     fputs("usage: flashgen -m MODEL_DIR -p PROMPT [options]\n"
           "       flashgen tokenize -m MODEL_DIR [--special] [--tokens] [TEXT]\n"
+          "       flashgen template -m MODEL --messages FILE.json [--add-generation-prompt]\n"
+          "       flashgen chat -m MODEL_DIR [--system TEXT] [options]\n"
+          "       flashgen serve -m MODEL_DIR [--host 127.0.0.1] [--port 8080] [--ram SIZE]\n"
           "  -m, --model DIR        Hugging Face model folder (or a flashfs mount of one)\n"
           "  -p, --prompt TEXT      prompt (UTF-8)\n"
           "  -n, --n-predict N      tokens to generate (default 128, capped by the context)\n"
@@ -81,6 +90,12 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "tokenize"))
         return tk_cli_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "template"))
+        return tpl_cli_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "chat"))
+        return chat_cli_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "serve"))
+        return srv_cli_main(argc - 1, argv + 1);
 
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },

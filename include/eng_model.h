@@ -64,6 +64,9 @@ int em_pos(const em_model_t *m);
 /* Forget the KV cache (position 0). */
 void em_reset(em_model_t *m);
 
+/* Forget the KV cache past pos (kept when 0 <= pos <= em_pos; the next token goes at pos). */
+void em_truncate(em_model_t *m, int pos);
+
 /* Bytes read from the model files so far (weights and embedding rows). */
 uint64_t em_bytes_read(const em_model_t *m);
 
