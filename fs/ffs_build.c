@@ -98,6 +98,7 @@ static int add_control_dir(ffs_t *fs)
 int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
 {
     memset(fs, 0, sizeof *fs);
+    fs->trace_fd = -1;
     fs->owner = getuid();
     fs->owner_gid = getgid();
     ly_init(&fs->ly);
@@ -204,6 +205,9 @@ int ffs_build(ffs_t *fs, const ffs_opts_t *o, char *err, size_t errlen)
 
 void ffs_destroy(ffs_t *fs)
 {
+    if (fs->trace_fd >= 0)
+        close(fs->trace_fd);
+    fs->trace_fd = -1;
     pf_stop(&fs->pf);
     ca_stop(&fs->ca);
     ca_free(&fs->ca);

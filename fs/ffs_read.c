@@ -182,6 +182,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     if (f && k1 - k0 < MAX_SEGS && pf_acquire(fs, f, uoff, len, k0, k1, iov)) {
         sx_add(&fs->sx.hits, 1);
         sx_add(&fs->sx.read_bytes, len);
+        ffs_trace_read(fs, req, f, uoff, len, 1);
         fuse_reply_iov(req, iov, (int)(k1 - k0 + 1));
         if (kick)
             pf_kick(&fs->pf);
@@ -192,6 +193,7 @@ void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t
     }
     if (kick)
         pf_kick(&fs->pf);
+    ffs_trace_read(fs, req, f, uoff, len, 0);
     void *buf = read_buf(len);
     if (!buf) {
         ca_admit_done(&fs->ca, adm);

@@ -226,6 +226,8 @@ int main(int argc, char **argv)
         ffs_opts_free(&o);
         return rc == -ENOMEM ? FFS_EXIT_INTERNAL : FFS_EXIT_MODEL_DIR;
     }
+    if ((rc = ffs_trace_open(fs)) < 0)
+        fprintf(stderr, "flashfs: warning: FLASHFS_TRACE=%s: %s (no trace)\n", getenv("FLASHFS_TRACE"), strerror(-rc));
     code = serve(fs, &o);
     ffs_destroy(fs);
     free(fs);

@@ -23,7 +23,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef PF_NICE
 #define PF_NICE 5
+#endif
 
 /* Each I/O thread keeps one 1 MiB staging buffer mapped across chunks: a chunk is read
  * into it, stored, and the buffer is reused, so the steady state maps, faults and zeroes

@@ -54,6 +54,7 @@ typedef struct ffs {
     unsigned conn_max_write;
     unsigned bdi_read_ahead_kb;     /* read_ahead_kb of the mount's bdi after our adjustment */
     size_t n_backing_files;
+    int trace_fd;                   /* READ trace (FLASHFS_TRACE=FILE, ffs_trace.c), -1 when off */
     uint8_t *pinned;                /* per layout group: pinned by `pin` (n = ly.n_groups) */
 } ffs_t;
 
@@ -68,6 +69,16 @@ const struct fuse_lowlevel_ops *ffs_lowlevel_ops(void);
 
 /* Answer a READ of model file n (ffs_read.c). */
 void ffs_read_model(fuse_req_t req, ffs_t *fs, ffs_node_t *n, size_t size, off_t off);
+
+/* Open the READ trace named by $FLASHFS_TRACE (a debugging aid: one line per READ of a
+ * model file, see docs/design.md "How llama.cpp reads through the mount"). 0, or -errno
+ * when the variable is set but the file cannot be created (the mount goes on without). */
+int ffs_trace_open(ffs_t *fs);
+
+/* Append one READ to the trace (no-op when off): time, requesting thread, inode, offset,
+ * length, the chunk's layer group and cyclic position, the reader position after it, and
+ * whether prefetched buffers served it. */
+void ffs_trace_read(ffs_t *fs, fuse_req_t req, const ca_file_t *f, uint64_t off, size_t len, int hit);
 
 /* Remember a control-command error for `.flashfs/last_error` (escaped with ctl_escape);
  * an empty msg clears it. */
