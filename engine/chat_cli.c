@@ -210,17 +210,6 @@ static cJSON *new_conversation(const char *system)
     return msgs;
 }
 
-static int parse_num(const char *s, double lo, double hi, double *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || end == s || *end || !(x >= lo && x <= hi))
-        return -1;
-    *v = x;
-    return 0;
-}
-
 enum { O_SYSTEM = 256, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_SEED, O_GREEDY, O_RAM, O_KV, O_STATS };
 
 int chat_cli_main(int argc, char **argv)
@@ -235,7 +224,8 @@ int chat_cli_main(int argc, char **argv)
         { "kv", required_argument, 0, O_KV }, { "stats", no_argument, 0, O_STATS },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *model = NULL, *system = NULL;
-    double n_predict = 512, ctx = 4096, threads = (double)sysconf(_SC_NPROCESSORS_ONLN), d;
+    long n_predict = 512, ctx = 4096, threads = sysconf(_SC_NPROCESSORS_ONLN), v;
+    double d;
     uint64_t ram = 0;
     int kv_f16 = 0, stats = 0, c;
     smp_params_t sp = { .temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
@@ -249,14 +239,14 @@ int chat_cli_main(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case O_SYSTEM: system = optarg; break;
-        case 'n': if (parse_num(optarg, 1, 1 << 24, &n_predict)) bad = "-n"; break;
-        case 'c': if (parse_num(optarg, 16, 1 << 24, &ctx)) bad = "-c"; break;
-        case 't': if (parse_num(optarg, 1, 256, &threads)) bad = "-t"; break;
-        case O_TEMP: if (parse_num(optarg, 0, 100, &d)) bad = "--temp"; else sp.temp = (float)d; break;
-        case O_TOPK: if (parse_num(optarg, 0, 1 << 24, &d)) bad = "--top-k"; else sp.top_k = (int)d; break;
-        case O_TOPP: if (parse_num(optarg, 0, 1, &d)) bad = "--top-p"; else sp.top_p = (float)d; break;
-        case O_MINP: if (parse_num(optarg, 0, 1, &d)) bad = "--min-p"; else sp.min_p = (float)d; break;
-        case O_SEED: if (parse_num(optarg, 0, 0x7fffffff, &d)) bad = "--seed"; else sp.seed = (uint64_t)d + 1; break;
+        case 'n': if (fu_parse_long(optarg, 1, 1 << 24, &n_predict)) bad = "-n"; break;
+        case 'c': if (fu_parse_long(optarg, 16, 1 << 24, &ctx)) bad = "-c"; break;
+        case 't': if (fu_parse_long(optarg, 1, 256, &threads)) bad = "-t"; break;
+        case O_TEMP: if (fu_parse_double(optarg, 0, 100, &d)) bad = "--temp"; else sp.temp = (float)d; break;
+        case O_TOPK: if (fu_parse_long(optarg, 0, 1 << 24, &v)) bad = "--top-k"; else sp.top_k = (int)v; break;
+        case O_TOPP: if (fu_parse_double(optarg, 0, 1, &d)) bad = "--top-p"; else sp.top_p = (float)d; break;
+        case O_MINP: if (fu_parse_double(optarg, 0, 1, &d)) bad = "--min-p"; else sp.min_p = (float)d; break;
+        case O_SEED: if (fu_parse_long(optarg, 0, 0x7fffffff, &v)) bad = "--seed"; else sp.seed = (uint64_t)v + 1; break;
         case O_GREEDY: sp.temp = 0; break;
         case O_RAM: if (fu_parse_size(optarg, &ram) || ram == 0) bad = "--ram"; break;
         case O_KV:

@@ -61,28 +61,6 @@ static void usage(FILE *f)
           "  -h, --help             this help\n", f);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *v)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi)
-        return -1;
-    *v = x;
-    return 0;
-}
-
-static int parse_float(const char *s, double lo, double hi, double *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || end == s || *end || !(x >= lo && x <= hi))
-        return -1;
-    *v = x;
-    return 0;
-}
-
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_GREEDY, O_IGNORE_EOS, O_KV, O_RAM,
        O_STREAM, O_RESIDENT, O_STATS, O_BATCH, O_NO_HINT };
 
@@ -126,17 +104,17 @@ int main(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case 'p': prompt = optarg; break;
-        case 'n': if (parse_int(optarg, 0, 1 << 24, &n_predict)) bad = "-n"; break;
-        case 't': if (parse_int(optarg, 1, 256, &threads)) bad = "-t"; break;
-        case 'c': if (parse_int(optarg, 1, 1 << 24, &ctx_cap)) bad = "-c"; break;
-        case O_TEMP: if (parse_float(optarg, 0, 100, &d)) bad = "--temp"; else sp.temp = (float)d; break;
-        case O_TOPK: if (parse_int(optarg, 0, 1 << 24, &v)) bad = "--top-k"; else sp.top_k = (int)v; break;
-        case O_TOPP: if (parse_float(optarg, 0, 1, &d)) bad = "--top-p"; else sp.top_p = (float)d; break;
-        case O_MINP: if (parse_float(optarg, 0, 1, &d)) bad = "--min-p"; else sp.min_p = (float)d; break;
+        case 'n': if (fu_parse_long(optarg, 0, 1 << 24, &n_predict)) bad = "-n"; break;
+        case 't': if (fu_parse_long(optarg, 1, 256, &threads)) bad = "-t"; break;
+        case 'c': if (fu_parse_long(optarg, 1, 1 << 24, &ctx_cap)) bad = "-c"; break;
+        case O_TEMP: if (fu_parse_double(optarg, 0, 100, &d)) bad = "--temp"; else sp.temp = (float)d; break;
+        case O_TOPK: if (fu_parse_long(optarg, 0, 1 << 24, &v)) bad = "--top-k"; else sp.top_k = (int)v; break;
+        case O_TOPP: if (fu_parse_double(optarg, 0, 1, &d)) bad = "--top-p"; else sp.top_p = (float)d; break;
+        case O_MINP: if (fu_parse_double(optarg, 0, 1, &d)) bad = "--min-p"; else sp.min_p = (float)d; break;
         case O_REP:
-            if (parse_float(optarg, 0.01, 100, &d)) bad = "--repeat-penalty"; else sp.repeat_penalty = (float)d;
+            if (fu_parse_double(optarg, 0.01, 100, &d)) bad = "--repeat-penalty"; else sp.repeat_penalty = (float)d;
             break;
-        case O_SEED: if (parse_int(optarg, 0, 0x7fffffffl, &v)) bad = "--seed"; else sp.seed = (uint64_t)v + 1; break;
+        case O_SEED: if (fu_parse_long(optarg, 0, 0x7fffffffl, &v)) bad = "--seed"; else sp.seed = (uint64_t)v + 1; break;
         case O_GREEDY: sp.temp = 0; break;
         case O_IGNORE_EOS: ignore_eos = 1; break;
         case O_KV:
@@ -149,7 +127,7 @@ int main(int argc, char **argv)
         case O_RESIDENT: mode = EM_RESIDENT; break;
         case O_STATS: stats = 1; break;
         case O_NO_HINT: hint = 0; break;
-        case O_BATCH: if (parse_int(optarg, 1, 1 << 16, &batch)) bad = "--batch"; break;
+        case O_BATCH: if (fu_parse_long(optarg, 1, 1 << 16, &batch)) bad = "--batch"; break;
         case 'h': usage(stdout); return FG_OK;
         case ':': fprintf(stderr, "flashgen: %s needs a value\n", argv[optind - 1]); return FG_USAGE;
         default: fprintf(stderr, "flashgen: unknown option %s\n", argv[optind - 1]); usage(stderr); return FG_USAGE;

@@ -27,17 +27,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *v)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi)
-        return -1;
-    *v = x;
-    return 0;
-}
-
 enum { O_HOST = 256, O_PORT, O_RAM, O_KV, O_ALIAS, O_MAXBODY };
 
 int srv_cli_main(int argc, char **argv)
@@ -62,11 +51,11 @@ int srv_cli_main(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case O_HOST: host = optarg; break;
-        case O_PORT: if (parse_long(optarg, 1, 65535, &port)) bad = "--port"; break;
+        case O_PORT: if (fu_parse_long(optarg, 1, 65535, &port)) bad = "--port"; break;
         case O_RAM: if (fu_parse_size(optarg, &ram) || !ram) bad = "--ram"; break;
-        case 'c': if (parse_long(optarg, 16, 1 << 24, &ctx)) bad = "-c"; break;
-        case 't': if (parse_long(optarg, 1, 256, &threads)) bad = "-t"; break;
-        case 'n': if (parse_long(optarg, 1, 1 << 24, &n_predict)) bad = "-n"; break;
+        case 'c': if (fu_parse_long(optarg, 16, 1 << 24, &ctx)) bad = "-c"; break;
+        case 't': if (fu_parse_long(optarg, 1, 256, &threads)) bad = "-t"; break;
+        case 'n': if (fu_parse_long(optarg, 1, 1 << 24, &n_predict)) bad = "-n"; break;
         case O_KV:
             if (!strcmp(optarg, "f16")) kv_f16 = 1;
             else if (strcmp(optarg, "f32")) bad = "--kv";

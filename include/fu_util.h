@@ -110,4 +110,10 @@ void fu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* snprintf into an error buffer (NULL-safe); always returns the code passed in. */
 int fu_err(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* A whole decimal integer in [lo, hi] (no trailing text). 0 or -EINVAL. (util_num.c) */
+int fu_parse_long(const char *s, long lo, long hi, long *v);
+
+/* A whole floating-point number in [lo, hi] (no trailing text, no NaN). 0 or -EINVAL. */
+int fu_parse_double(const char *s, double lo, double hi, double *v);
+
 #endif

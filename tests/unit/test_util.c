@@ -296,6 +296,28 @@ START_TEST(utf8_lead_bytes)
 }
 END_TEST
 
+START_TEST(parse_numbers)
+{
+    long v = -1;
+    double d = -1;
+    ck_assert_int_eq(fu_parse_long("42", 0, 100, &v), 0);
+    ck_assert_int_eq(v, 42);
+    ck_assert_int_eq(fu_parse_long("-3", -5, 5, &v), 0);
+    ck_assert_int_eq(v, -3);
+    /* trailing text, fractions, out of range, empty, overflow: refused, v untouched */
+    const char *bad_long[] = { "2.5", "12x", "", "101", "-1", "99999999999999999999999", " " };
+    for (size_t i = 0; i < sizeof bad_long / sizeof *bad_long; i++)
+        ck_assert_msg(fu_parse_long(bad_long[i], 0, 100, &v) == -EINVAL, "accepted '%s'", bad_long[i]);
+    ck_assert_int_eq(v, -3);
+    ck_assert_int_eq(fu_parse_double("0.25", 0, 1, &d), 0);
+    ck_assert(d == 0.25);
+    const char *bad_double[] = { "nan", "1.5", "0.1x", "", "-0.5", "1e999" };
+    for (size_t i = 0; i < sizeof bad_double / sizeof *bad_double; i++)
+        ck_assert_msg(fu_parse_double(bad_double[i], 0, 1, &d) == -EINVAL, "accepted '%s'", bad_double[i]);
+    ck_assert(d == 0.25);
+}
+END_TEST
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -304,6 +326,7 @@ Suite *util_suite(void)
     tcase_add_test(tc, size_percent);
     tcase_add_test(tc, size_garbage);
     tcase_add_test(tc, size_decimal_only);
+    tcase_add_test(tc, parse_numbers);
     tcase_add_test(tc, ram_above_physical);
     tcase_add_test(tc, format_size);
     tcase_add_test(tc, pread_full_and_file);
