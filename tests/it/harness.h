@@ -144,6 +144,12 @@ void it_child_reset_signals(void);
  * open(path, flags), 0 when it opened. Fails the test when the child cannot switch. */
 int it_open_errno_as(unsigned uid, const char *path, int flags);
 
+/* The allowance over a RAM budget for "daemon RSS + page cache <= budget + base" checks:
+ * base, plus what the idle daemon `pid` holds beyond 16 MiB (its fixed memory is part of
+ * base), plus 64 MiB in an AddressSanitizer build (its quarantine keeps freed memory
+ * resident while a test runs). Page-cache-only bounds need no allowance. */
+uint64_t it_mem_allowance(pid_t pid, uint64_t base);
+
 /* Number of non-empty lines of s (for "one line on stderr" checks). */
 int it_count_lines(const char *s);
 

@@ -307,3 +307,26 @@ int it_open_errno_as(unsigned uid, const char *path, int flags)
     ck_assert_int_ne(e, -1);
     return e;
 }
+
+uint64_t it_mem_allowance(pid_t pid, uint64_t base)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    uint64_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = strtoull(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    uint64_t idle = kb * 1024, fixed = UINT64_C(16) << 20;
+    uint64_t allow = base + (idle > fixed ? idle - fixed : 0);
+#if defined(__SANITIZE_ADDRESS__)
+    allow += UINT64_C(64) << 20;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    allow += UINT64_C(64) << 20;
+#endif
+#endif
+    return allow;
+}

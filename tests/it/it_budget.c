@@ -41,20 +41,6 @@ static int64_t kv(const char *line, const char *key)
 }
 
 /* VmRSS of process pid in bytes (0 when unreadable). */
-static uint64_t rss_of(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    uint64_t kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtoull(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return kb * 1024;
-}
-
 /* Mount MODEL at `ram` (bytes; given as "--ram RAM_ARG"), run the 16 readers with memsample
  * and assert every sample. `work` is a private temp dir for the outputs. */
 /* The mount's page cache alone may pass the budget by at most this much at a sample: a READ
@@ -69,17 +55,8 @@ static void sixteen_readers(const char *model, const char *ram_arg, uint64_t ram
     it_mount_t m;
     const char *args[] = { "--ram", ram_arg, NULL };
     ck_assert_msg(it_mount_start(&m, model, args, err, sizeof err) == 0, "%s", err);
-    /* The daemon's fixed memory (13-18 MiB RSS) is inside the 32 MiB allowance; a
-     * sanitizer build's shadow memory is not the budget's business: the allowance grows
-     * by what the idle daemon holds beyond 16 MiB. */
-    uint64_t idle = rss_of(m.pid), allow = 32 * MIB + (idle > 16 * MIB ? idle - 16 * MIB : 0);
-#if defined(__SANITIZE_ADDRESS__)
-    allow += 64 * MIB; /* ASan's quarantine keeps freed memory resident while the test runs */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    allow += 64 * MIB;
-#endif
-#endif
+    /* the budget + 32 MiB bound, grown by what a sanitizer build's daemon holds idle */
+    uint64_t allow = it_mem_allowance(m.pid, 32 * MIB);
     it_build_path("tests/randread", rr, sizeof rr);
     it_build_path("tests/memsample", ms, sizeof ms);
     char cmd[PATH_MAX * 8 + 1024];
