@@ -21,7 +21,8 @@
 typedef struct {
     float *attn_norm, *ffn_norm;
     float *bias[EW_NMAT];       /* NULL when absent */
-    void *kc, *vc;              /* KV cache [capacity][kv_dim] in f32 or f16 */
+    void *kc, *vc;              /* KV cache [capacity][kv_dim] in f32, f16 or int8 (q8) */
+    float *ks, *vs;             /* q8: scales [capacity][n_kv_heads], else NULL */
 } em_layer_t;
 
 struct em_model {
@@ -34,7 +35,8 @@ struct em_model {
     em_layer_t *layers;
     float *final_norm;
     float *inv_freq;            /* head_dim / 2 RoPE frequencies */
-    ek_dtype_t kv_dt;
+    ek_dtype_t kv_dt;           /* f32 / f16 caches: element type */
+    int q8;                     /* q8 cache: int8 codes + scales */
     int pos;
     int H, F, V, NH, NKV, HD, QD, KVD, B;
     /* activations, B rows each */
@@ -86,6 +88,29 @@ static void em_rope_row(const em_model_t *m, int pos, float *cs, float *sn)
         float a = (float)pos * m->inv_freq[i];
         cs[i] = cs[i + h2] = (float)cos((double)a);
         sn[i] = sn[i + h2] = (float)sin((double)a);
+    }
+}
+
+int em_kv_parse(const char *s, em_kv_t *kv)
+{
+    if (!strcmp(s, "f32"))
+        *kv = EM_KV_F32;
+    else if (!strcmp(s, "f16"))
+        *kv = EM_KV_F16;
+    else if (!strcmp(s, "q8"))
+        *kv = EM_KV_Q8;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+uint64_t em_kv_row_bytes(em_kv_t kv, int n_kv_heads, int head_dim)
+{
+    uint64_t kvd = (uint64_t)n_kv_heads * (uint64_t)head_dim;
+    switch (kv) {
+    case EM_KV_F16: return 2 * 2 * kvd;
+    case EM_KV_Q8: return 2 * (kvd + 4 * (uint64_t)n_kv_heads);
+    default: return 2 * 4 * kvd;
     }
 }
 
@@ -150,7 +175,8 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     m->QD = (int)((int64_t)m->NH * m->HD);
     m->KVD = (int)((int64_t)m->NKV * m->HD);
     m->B = m->o.max_batch < m->o.capacity ? m->o.max_batch : m->o.capacity;
-    m->kv_dt = m->o.kv_f16 ? EK_F16 : EK_F32;
+    m->kv_dt = m->o.kv == EM_KV_F16 ? EK_F16 : EK_F32;
+    m->q8 = m->o.kv == EM_KV_Q8;
     uint64_t fixed = 0;
 
     /* Small tensors, RoPE, KV cache, activations. */
@@ -163,7 +189,9 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     em_rope_freqs(c, m->inv_freq);
     if ((rc = em_read_small(m, &m->w.norm, &m->final_norm, &fixed, err, errlen)))
         goto fail;
-    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * ek_dtype_size(m->kv_dt);
+    /* per layer and cache (keys or values): the elements, and for q8 the scales */
+    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * (m->q8 ? 1 : ek_dtype_size(m->kv_dt));
+    size_t kv_sbytes = m->q8 ? (size_t)m->o.capacity * m->NKV * sizeof(float) : 0;
     for (int l = 0; l < c->num_hidden_layers; l++) {
         em_layer_t *L = &m->layers[l];
         ew_layer_t *W = &m->w.layers[l];
@@ -175,12 +203,17 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
                 goto fail;
         L->kc = em_zalloc(kv_bytes);
         L->vc = em_zalloc(kv_bytes);
-        if (!L->kc || !L->vc) {
+        if (m->q8) {
+            L->ks = em_zalloc(kv_sbytes);
+            L->vs = em_zalloc(kv_sbytes);
+        }
+        if (!L->kc || !L->vc || (m->q8 && (!L->ks || !L->vs))) {
             rc = fu_err(err, errlen, -ENOMEM, "out of memory for the KV cache (%zu bytes per layer)",
-                        2 * kv_bytes);
+                        2 * (kv_bytes + kv_sbytes));
             goto fail;
         }
-        fixed += 2 * kv_bytes;
+        fixed += 2 * (kv_bytes + kv_sbytes);
+        m->info.kv_bytes += 2 * (kv_bytes + kv_sbytes);
     }
     size_t B = (size_t)m->B;
     float **bufs[] = { &m->x, &m->xn, &m->q, &m->k, &m->v, &m->att, &m->g, &m->u, &m->cos_, &m->sin_ };
@@ -246,6 +279,7 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
             m->info.resident_bytes += el_unit_bytes(m->ld, u);
     m->info.fixed_bytes = fixed;
     m->info.slot_bytes = el_slot_bytes(&m->w);
+    m->info.kv = m->q8 ? "q8" : m->kv_dt == EK_F16 ? "f16" : "f32";
     m->info.isa = ek_isa();
     m->info.load_ns = fu_now_ns() - t0;
     *out = m;
@@ -271,6 +305,8 @@ void em_close(em_model_t *m)
                 free(L->bias[i]);
             free(L->kc);
             free(L->vc);
+            free(L->ks);
+            free(L->vs);
         }
     }
     free(m->layers);
@@ -339,6 +375,21 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
         int t = (int)(task / m->NH), h = (int)(task % m->NH), kvh = h / group;
         int n = j->p0 + t + 1;
         const float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        if (m->q8) {
+            /* codes of head kvh at position p: [p][KVD] + kvh * HD; scale [p][NKV] + kvh */
+            const int8_t *kq = (const int8_t *)j->L->kc + (size_t)kvh * HD;
+            const int8_t *vq = (const int8_t *)j->L->vc + (size_t)kvh * HD;
+            const float *ks = j->L->ks + kvh, *vs = j->L->vs + kvh;
+            const size_t row = (size_t)m->KVD, srow = (size_t)m->NKV;
+            for (int p = 0; p < n; p++)
+                sc[p] = ek_dot_q8(q, kq + (size_t)p * row, HD) * ks[(size_t)p * srow] * scale;
+            ek_softmax(sc, n);
+            float *o = m->att + (size_t)t * m->QD + (size_t)h * HD;
+            memset(o, 0, (size_t)HD * sizeof(float));
+            for (int p = 0; p < n; p++)
+                ek_axpy_q8(o, sc[p] * vs[(size_t)p * srow], vq + (size_t)p * row, HD);
+            continue;
+        }
         const char *kc = (const char *)j->L->kc + (size_t)kvh * HD * es;
         const char *vc = (const char *)j->L->vc + (size_t)kvh * HD * es;
         const size_t row = (size_t)m->KVD * es;
@@ -399,7 +450,14 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         char *kd = (char *)L->kc + (size_t)(p0 + t) * m->KVD * es;
         char *vd = (char *)L->vc + (size_t)(p0 + t) * m->KVD * es;
         const float *v = m->v + (size_t)t * m->KVD;
-        if (m->kv_dt == EK_F32) {
+        if (m->q8) {
+            size_t p = (size_t)(p0 + t);
+            int8_t *kq = (int8_t *)L->kc + p * m->KVD, *vq = (int8_t *)L->vc + p * m->KVD;
+            for (int h = 0; h < m->NKV; h++) {
+                L->ks[p * m->NKV + h] = ek_q8_quant(kq + (size_t)h * m->HD, k + (size_t)h * m->HD, m->HD);
+                L->vs[p * m->NKV + h] = ek_q8_quant(vq + (size_t)h * m->HD, v + (size_t)h * m->HD, m->HD);
+            }
+        } else if (m->kv_dt == EK_F32) {
             memcpy(kd, k, (size_t)m->KVD * 4);
             memcpy(vd, v, (size_t)m->KVD * 4);
         } else {
