@@ -39,6 +39,7 @@ struct em_model {
     ek_dtype_t kv_dt;           /* f32 / f16 caches: element type */
     int q8;                     /* q8 cache: int8 codes + scales (+ f16 window ring) */
     int W, R;                   /* q8: window positions, ring rows (0: no ring) */
+    int codes;                  /* q8: int8 codes kept (0 when the window covers the capacity) */
     int *rtag;                  /* q8: position held by each ring row (-1: none) */
     int pos;
     int H, F, V, NH, NKV, HD, QD, KVD, B;
@@ -189,6 +190,9 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
         m->R = m->W ? m->W + m->B - 1 : 0;
         if (m->R > m->o.capacity)
             m->R = m->o.capacity;
+        /* a window as long as the context: every position a token reads is in the ring
+         * (ring row p holds position p), so no int8 codes are needed */
+        m->codes = m->W < m->o.capacity;
     }
     uint64_t fixed = 0;
 
@@ -203,8 +207,8 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     if ((rc = em_read_small(m, &m->w.norm, &m->final_norm, &fixed, err, errlen)))
         goto fail;
     /* per layer and cache (keys or values): the elements, and for q8 the scales */
-    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * (m->q8 ? 1 : ek_dtype_size(m->kv_dt));
-    size_t kv_sbytes = m->q8 ? (size_t)m->o.capacity * m->NKV * sizeof(float) : 0;
+    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * (m->q8 ? (size_t)m->codes : ek_dtype_size(m->kv_dt));
+    size_t kv_sbytes = m->q8 && m->codes ? (size_t)m->o.capacity * m->NKV * sizeof(float) : 0;
     size_t kv_rbytes = (size_t)m->R * m->KVD * sizeof(uint16_t);
     if (m->R) {
         if (!(m->rtag = malloc((size_t)m->R * sizeof *m->rtag))) {
@@ -224,10 +228,13 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
         for (int i = 0; i < EW_NMAT; i++)
             if ((rc = em_read_small(m, &W->bias[i], &L->bias[i], &fixed, err, errlen)))
                 goto fail;
-        L->kc = em_zalloc(kv_bytes);
-        L->vc = em_zalloc(kv_bytes);
-        int bad = !L->kc || !L->vc;
-        if (m->q8) {
+        int bad = 0;
+        if (kv_bytes) {
+            L->kc = em_zalloc(kv_bytes);
+            L->vc = em_zalloc(kv_bytes);
+            bad |= !L->kc || !L->vc;
+        }
+        if (kv_sbytes) {
             L->ks = em_zalloc(kv_sbytes);
             L->vs = em_zalloc(kv_sbytes);
             bad |= !L->ks || !L->vs;
@@ -502,7 +509,7 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         if (m->q8) {
             size_t p = (size_t)(p0 + t);
             int8_t *kq = (int8_t *)L->kc + p * m->KVD, *vq = (int8_t *)L->vc + p * m->KVD;
-            for (int h = 0; h < m->NKV; h++) {
+            for (int h = 0; m->codes && h < m->NKV; h++) {
                 L->ks[p * m->NKV + h] = ek_q8_quant(kq + (size_t)h * m->HD, k + (size_t)h * m->HD, m->HD);
                 L->vs[p * m->NKV + h] = ek_q8_quant(vq + (size_t)h * m->HD, v + (size_t)h * m->HD, m->HD);
             }
