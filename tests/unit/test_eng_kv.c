@@ -183,6 +183,70 @@ START_TEST(fidelity_all_int8)
 }
 END_TEST
 
+/* Last-position logits (copied into out) of the demo's first prompt followed by its greedy
+ * continuation but the last token, q8 with a window of 8, prefill batches of batch tokens;
+ * with back > 0, then truncated by back positions and fed those tokens again one by one. */
+static void ring_run(int batch, int back, float *out, int V)
+{
+    etu_ref_t r;
+    etu_load_ref(fixtures[0], &r);
+    const etu_prompt_t *p = &r.p[0];
+    int n = p->n_ids + p->n_greedy - 1;
+    int32_t *seq = malloc((size_t)n * sizeof *seq);
+    ck_assert_ptr_nonnull(seq);
+    memcpy(seq, p->ids, (size_t)p->n_ids * sizeof *seq);
+    memcpy(seq + p->n_ids, p->greedy, (size_t)(p->n_greedy - 1) * sizeof *seq);
+    em_opts_t o = { .n_threads = 2, .mode = EM_RESIDENT, .kv = EM_KV_Q8, .kv_window = 8,
+                    .capacity = n, .max_batch = batch };
+    em_model_t *m = NULL;
+    char err[512] = "";
+    ck_assert_msg(em_open(&m, fixtures[0], &o, err, sizeof err) == 0, "%s", err);
+    const float *lg;
+    ck_assert_msg(em_forward(m, seq, n, 0, &lg, err, sizeof err) == 0, "%s", err);
+    if (back) {
+        em_truncate(m, n - back);
+        ck_assert_int_eq(em_pos(m), n - back);
+        for (int i = n - back; i < n; i++)
+            ck_assert_msg(em_forward(m, &seq[i], 1, 0, &lg, err, sizeof err) == 0, "%s", err);
+    }
+    ck_assert_int_eq(em_pos(m), n);
+    memcpy(out, lg, (size_t)V * sizeof *out);
+    em_close(m);
+    free(seq);
+    etu_free_ref(&r);
+}
+
+START_TEST(ring_batches_and_truncate)
+{
+    /* the f16 ring wraps several times in 3-token prefill batches (8 + 3 - 1 rows) and in
+     * 1-token steps (8 rows): the same numbers as one 55-token batch (a ring row read for
+     * the wrong position would be far off); after em_truncate the rows overwritten since
+     * are read from their int8 codes: close, finite, same greedy token */
+    const int V = 4096;
+    float *a = malloc(V * sizeof *a), *b = malloc(V * sizeof *b), *c = malloc(V * sizeof *c);
+    float *d = malloc(V * sizeof *d);
+    ck_assert(a && b && c && d);
+    ring_run(128, 0, a, V);
+    ring_run(3, 0, b, V);
+    ring_run(1, 0, c, V);
+    ring_run(1, 20, d, V);
+    int am = 0, dm = 0;
+    double dd = 0;
+    for (int i = 0; i < V; i++) {
+        ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-4f && fabsf(a[i] - c[i]) <= 1e-4f, "logit %d: %g %g %g", i, a[i],
+                      b[i], c[i]);
+        ck_assert_msg(isfinite(d[i]) && fabs((double)d[i] - c[i]) <= KV_Q8_TOL, "logit %d: %g %g", i, d[i], c[i]);
+        if (fabs((double)d[i] - c[i]) > dd)
+            dd = fabs((double)d[i] - c[i]);
+        am = a[i] > a[am] ? i : am;
+        dm = d[i] > d[dm] ? i : dm;
+    }
+    ck_assert_int_eq(am, dm);
+    ck_assert_msg(dd > 0, "the truncated run read no int8 codes for overwritten ring rows");
+    free(a), free(b), free(c), free(d);
+}
+END_TEST
+
 /* Open fixture fx at capacity 100, batch 16, with kv (q8: window, ring of ring_rows f16
  * rows), fill info and check its KV bytes; the model is closed again. */
 static void open_info(int fx, em_kv_t kv, int window, int ring_rows, em_mode_t mode, uint64_t ram,
@@ -272,6 +336,7 @@ Suite *eng_kv_suite(void)
     tcase_add_loop_test(tc, fidelity_window_8, 0, 3 * N_FIX);
     tcase_add_loop_test(tc, fidelity_all_int8, 0, 3 * N_FIX);
     tcase_add_loop_test(tc, kv_bytes_and_budget, 0, N_FIX);
+    tcase_add_test(tc, ring_batches_and_truncate);
     tcase_add_test(tc, parse);
     suite_add_tcase(s, tc);
     return s;
