@@ -2,7 +2,7 @@
  * model's chat template (see docs/flashgen.1).
  *
  *   flashgen chat -m MODEL_DIR [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P]
- *                 [--min-p P] [--seed S] [--greedy] [-c CTX] [-t N] [--ram SIZE] [--kv f32|f16]
+ *                 [--min-p P] [--seed S] [--greedy] [-c CTX] [-t N] [--ram SIZE] [--kv f32|f16|q8]
  *                 [--stats]
  * Each line of standard input is a user turn; the answer streams to standard output, ending
  * with a newline. `/reset` forgets the conversation, `/exit` (or end of input) ends. Ctrl-C
@@ -46,7 +46,7 @@ static void usage(FILE *f)
 {
     fputs("usage: flashgen chat -m MODEL_DIR [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
           "                     [--min-p P] [--seed S] [--greedy] [-c CTX] [-t N] [--ram SIZE]\n"
-          "                     [--kv f32|f16] [--stats]\n"
+          "                     [--kv f32|f16|q8] [--stats]\n"
           "Type a message per line; /reset starts over, /exit quits, Ctrl-C stops an answer.\n", f);
 }
 
@@ -227,7 +227,8 @@ int chat_cli_main(int argc, char **argv)
     long n_predict = 512, ctx = 4096, threads = sysconf(_SC_NPROCESSORS_ONLN), v;
     double d;
     uint64_t ram = 0;
-    int kv_f16 = 0, stats = 0, c;
+    int stats = 0, c;
+    em_kv_t kv = EM_KV_F32;
     smp_params_t sp = { .temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
                         .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) };
     if (threads < 1)
@@ -249,10 +250,7 @@ int chat_cli_main(int argc, char **argv)
         case O_SEED: if (fu_parse_long(optarg, 0, 0x7fffffff, &v)) bad = "--seed"; else sp.seed = (uint64_t)v + 1; break;
         case O_GREEDY: sp.temp = 0; break;
         case O_RAM: if (fu_parse_size(optarg, &ram) || ram == 0) bad = "--ram"; break;
-        case O_KV:
-            if (!strcmp(optarg, "f16")) kv_f16 = 1;
-            else if (strcmp(optarg, "f32")) bad = "--kv";
-            break;
+        case O_KV: if (em_kv_parse(optarg, &kv)) bad = "--kv"; break;
         case O_STATS: stats = 1; break;
         case 'h': usage(stdout); return CH_OK;
         case ':': fprintf(stderr, "flashgen chat: %s needs a value\n", argv[optind - 1]); return CH_USAGE;
@@ -289,7 +287,7 @@ int chat_cli_main(int argc, char **argv)
         tk_free(ch.tk);
         return CH_LOAD;
     }
-    em_opts_t eo = { .n_threads = (int)threads, .capacity = ch.capacity, .kv_f16 = kv_f16, .ram = ram };
+    em_opts_t eo = { .n_threads = (int)threads, .capacity = ch.capacity, .kv = kv, .ram = ram };
     if ((rc = em_open(&ch.m, model, &eo, err, sizeof err))) {
         fprintf(stderr, "flashgen chat: %s\n", err);
         tpl_chat_free(ch.tpl);

@@ -135,6 +135,25 @@ static void pc_axpy(float *y, float a, const void *x, ek_dtype_t dt, int n)
         y[i] += a * ek_w(x, dt, i);
 }
 
+/* q8 KV groups: four partial sums like pc_dot. */
+static float pc_dot_q8(const float *a, const int8_t *q, int n)
+{
+    float s[4] = { 0, 0, 0, 0 };
+    int k = 0;
+    for (; k + 4 <= n; k += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += a[k + j] * (float)q[k + j];
+    for (; k < n; k++)
+        s[0] += a[k] * (float)q[k];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void pc_axpy_q8(float *y, float a, const int8_t *q, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] += a * (float)q[i];
+}
+
 /* Rows [r0, r1): widen one row into a stack tile of EK_PC_TILE columns at a time and
  * dot it with every token. */
 #define EK_PC_TILE 512
@@ -161,7 +180,8 @@ static void pc_mm_rows(const ek_mat_t *w, const float *bias, const float *x, int
     }
 }
 
-static const ek_isa_t ek_isa_portable = { "portable", pc_mm_rows, pc_dot, pc_axpy };
+static const ek_isa_t ek_isa_portable = { "portable", pc_mm_rows, pc_dot, pc_axpy, pc_dot_q8,
+                                             pc_axpy_q8 };
 
 /* ---- dispatch -------------------------------------------------------------------- */
 
@@ -305,6 +325,42 @@ float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n)
 void ek_axpy(float *y, float a, const void *x, ek_dtype_t dt, int n)
 {
     ek_get()->axpy(y, a, x, dt, n);
+}
+
+float ek_dot_q8(const float *a, const int8_t *q, int n)
+{
+    return ek_get()->dot_q8(a, q, n);
+}
+
+void ek_axpy_q8(float *y, float a, const int8_t *q, int n)
+{
+    ek_get()->axpy_q8(y, a, q, n);
+}
+
+/* Portable everywhere (runs once per appended position, not per attention step), so the
+ * codes are the same whatever kernel set computes with them. */
+float ek_q8_quant(int8_t *q, const float *x, int n)
+{
+    float amax = 0.0f;
+    int finite = 1;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (!isfinite(a))
+            finite = 0;
+        else if (a > amax)
+            amax = a;
+    }
+    if (!finite || amax == 0.0f) {
+        for (int i = 0; i < n; i++)
+            q[i] = 0;
+        return finite ? 0.0f : NAN;
+    }
+    float scale = amax / 127.0f, inv = 127.0f / amax;
+    for (int i = 0; i < n; i++) {
+        float r = nearbyintf(x[i] * inv);
+        q[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : (int)r);
+    }
+    return scale;
 }
 
 /* ---- small vector kernels (not hot enough to need intrinsics) -------------------- */

@@ -175,7 +175,39 @@ static TGT void av_axpy(float *y, float a, const void *x, ek_dtype_t dt, int n)
         y[i] += a * av_scalar(x, dt, i);
 }
 
-const ek_isa_t ek_isa_avx2 = { "avx2", av_mm_rows, av_dot, av_axpy };
+/* q8 KV groups: 8 codes sign-extended to 32 bits and converted to f32 per step. */
+INL __m256 av_q8(const int8_t *q)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+
+static TGT float av_dot_q8(const float *a, const int8_t *q, int n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), av_q8(q + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), av_q8(q + k + 8), s1);
+    }
+    for (; k + 8 <= n; k += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), av_q8(q + k), s0);
+    float s = av_hsum(_mm256_add_ps(s0, s1));
+    for (; k < n; k++)
+        s += a[k] * (float)q[k];
+    return s;
+}
+
+static TGT void av_axpy_q8(float *y, float a, const int8_t *q, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, av_q8(q + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * (float)q[i];
+}
+
+const ek_isa_t ek_isa_avx2 = { "avx2", av_mm_rows, av_dot, av_axpy, av_dot_q8, av_axpy_q8 };
 
 #else
 typedef int ek_avx2_unused;

@@ -1,5 +1,5 @@
 /* eng_kernels_avx512.c — AVX-512F matrix product (selected at run time by ek_init when the
- * CPU has AVX-512F; the attention helpers stay AVX2).
+ * CPU has AVX-512F; the f32/f16 attention helpers stay AVX2, the q8 ones are AVX-512).
  *
  * Same scheme as the AVX2 kernel with 16-wide vectors and twice the registers: a micro-
  * kernel of 4 weight rows x 6 tokens (24 accumulators of the 32 zmm registers), so each
@@ -123,7 +123,41 @@ static void z_mm_rows(const ek_mat_t *w, const float *bias, const float *x, int 
     }
 }
 
-/* Matrix product in AVX-512; dot/axpy (short attention rows) from the AVX2 table. */
+/* q8 KV groups, 16 codes per step (head_dim 64 / 128: 4 / 8 steps, no tail); shorter
+ * groups and tails go to the AVX2 kernels. */
+INL __m512 z_q8(const int8_t *q)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+}
+
+static TGT float z_dot_q8(const float *a, const int8_t *q, int n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), z_q8(q + k), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), z_q8(q + k + 16), s1);
+    }
+    for (; k + 16 <= n; k += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), z_q8(q + k), s0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    if (k < n)
+        s += ek_isa_avx2.dot_q8(a + k, q + k, n - k);
+    return s;
+}
+
+static TGT void z_axpy_q8(float *y, float a, const int8_t *q, int n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, z_q8(q + i), _mm512_loadu_ps(y + i)));
+    if (i < n)
+        ek_isa_avx2.axpy_q8(y + i, a, q + i, n - i);
+}
+
+/* Matrix product and the q8 attention helpers in AVX-512; the f32/f16 dot/axpy (short
+ * attention rows) from the AVX2 table. */
 const ek_isa_t *ek_isa_avx512_make(void)
 {
     static ek_isa_t t;
@@ -131,6 +165,8 @@ const ek_isa_t *ek_isa_avx512_make(void)
     t.mm_rows = z_mm_rows;
     t.dot = ek_isa_avx2.dot;
     t.axpy = ek_isa_avx2.axpy;
+    t.dot_q8 = z_dot_q8;
+    t.axpy_q8 = z_axpy_q8;
     return &t;
 }
 

@@ -13,6 +13,8 @@ typedef struct {
     ek_mm_rows_fn mm_rows;
     float (*dot)(const float *a, const void *b, ek_dtype_t dt, int n);
     void (*axpy)(float *y, float a, const void *x, ek_dtype_t dt, int n);
+    float (*dot_q8)(const float *a, const int8_t *q, int n);
+    void (*axpy_q8)(float *y, float a, const int8_t *q, int n);
 } ek_isa_t;
 
 /* The AVX2/FMA/F16C kernels (eng_kernels_avx2.c); only call when the CPU has them. */

@@ -21,7 +21,9 @@
 typedef struct {
     float *attn_norm, *ffn_norm;
     float *bias[EW_NMAT];       /* NULL when absent */
-    void *kc, *vc;              /* KV cache [capacity][kv_dim] in f32 or f16 */
+    void *kc, *vc;              /* KV cache [capacity][kv_dim] in f32, f16 or int8 (q8) */
+    float *ks, *vs;             /* q8: scales [capacity][n_kv_heads], else NULL */
+    uint16_t *kr, *vr;          /* q8: f16 ring [R][kv_dim] of the window, position p at p % R */
 } em_layer_t;
 
 struct em_model {
@@ -34,7 +36,11 @@ struct em_model {
     em_layer_t *layers;
     float *final_norm;
     float *inv_freq;            /* head_dim / 2 RoPE frequencies */
-    ek_dtype_t kv_dt;
+    ek_dtype_t kv_dt;           /* f32 / f16 caches: element type */
+    int q8;                     /* q8 cache: int8 codes + scales (+ f16 window ring) */
+    int W, R;                   /* q8: window positions, ring rows (0: no ring) */
+    int codes;                  /* q8: int8 codes kept (0 when the window covers the capacity) */
+    int *rtag;                  /* q8: position held by each ring row (-1: none) */
     int pos;
     int H, F, V, NH, NKV, HD, QD, KVD, B;
     /* activations, B rows each */
@@ -86,6 +92,29 @@ static void em_rope_row(const em_model_t *m, int pos, float *cs, float *sn)
         float a = (float)pos * m->inv_freq[i];
         cs[i] = cs[i + h2] = (float)cos((double)a);
         sn[i] = sn[i + h2] = (float)sin((double)a);
+    }
+}
+
+int em_kv_parse(const char *s, em_kv_t *kv)
+{
+    if (!strcmp(s, "f32"))
+        *kv = EM_KV_F32;
+    else if (!strcmp(s, "f16"))
+        *kv = EM_KV_F16;
+    else if (!strcmp(s, "q8"))
+        *kv = EM_KV_Q8;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+uint64_t em_kv_row_bytes(em_kv_t kv, int n_kv_heads, int head_dim)
+{
+    uint64_t kvd = (uint64_t)n_kv_heads * (uint64_t)head_dim;
+    switch (kv) {
+    case EM_KV_F16: return 2 * 2 * kvd;
+    case EM_KV_Q8: return 2 * (kvd + 4 * (uint64_t)n_kv_heads);
+    default: return 2 * 4 * kvd;
     }
 }
 
@@ -150,7 +179,21 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     m->QD = (int)((int64_t)m->NH * m->HD);
     m->KVD = (int)((int64_t)m->NKV * m->HD);
     m->B = m->o.max_batch < m->o.capacity ? m->o.max_batch : m->o.capacity;
-    m->kv_dt = m->o.kv_f16 ? EK_F16 : EK_F32;
+    m->kv_dt = m->o.kv == EM_KV_F16 ? EK_F16 : EK_F32;
+    m->q8 = m->o.kv == EM_KV_Q8;
+    if (m->q8) {
+        /* a token at position n-1 reads positions >= n - W from the ring; a batch writes up
+         * to B rows, so W + B - 1 rows never overwrite one a token of the batch still reads */
+        m->W = m->o.kv_window == 0 ? EM_KV_WINDOW : m->o.kv_window < 0 ? 0 : m->o.kv_window;
+        if (m->W > m->o.capacity)
+            m->W = m->o.capacity;
+        m->R = m->W ? m->W + m->B - 1 : 0;
+        if (m->R > m->o.capacity)
+            m->R = m->o.capacity;
+        /* a window as long as the context: every position a token reads is in the ring
+         * (ring row p holds position p), so no int8 codes are needed */
+        m->codes = m->W < m->o.capacity;
+    }
     uint64_t fixed = 0;
 
     /* Small tensors, RoPE, KV cache, activations. */
@@ -163,7 +206,19 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
     em_rope_freqs(c, m->inv_freq);
     if ((rc = em_read_small(m, &m->w.norm, &m->final_norm, &fixed, err, errlen)))
         goto fail;
-    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * ek_dtype_size(m->kv_dt);
+    /* per layer and cache (keys or values): the elements, and for q8 the scales */
+    size_t kv_bytes = (size_t)m->o.capacity * m->KVD * (m->q8 ? (size_t)m->codes : ek_dtype_size(m->kv_dt));
+    size_t kv_sbytes = m->q8 && m->codes ? (size_t)m->o.capacity * m->NKV * sizeof(float) : 0;
+    size_t kv_rbytes = (size_t)m->R * m->KVD * sizeof(uint16_t);
+    if (m->R) {
+        if (!(m->rtag = malloc((size_t)m->R * sizeof *m->rtag))) {
+            rc = fu_err(err, errlen, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < m->R; i++)
+            m->rtag[i] = -1;
+        fixed += (size_t)m->R * sizeof *m->rtag;
+    }
     for (int l = 0; l < c->num_hidden_layers; l++) {
         em_layer_t *L = &m->layers[l];
         ew_layer_t *W = &m->w.layers[l];
@@ -173,14 +228,30 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
         for (int i = 0; i < EW_NMAT; i++)
             if ((rc = em_read_small(m, &W->bias[i], &L->bias[i], &fixed, err, errlen)))
                 goto fail;
-        L->kc = em_zalloc(kv_bytes);
-        L->vc = em_zalloc(kv_bytes);
-        if (!L->kc || !L->vc) {
+        int bad = 0;
+        if (kv_bytes) {
+            L->kc = em_zalloc(kv_bytes);
+            L->vc = em_zalloc(kv_bytes);
+            bad |= !L->kc || !L->vc;
+        }
+        if (kv_sbytes) {
+            L->ks = em_zalloc(kv_sbytes);
+            L->vs = em_zalloc(kv_sbytes);
+            bad |= !L->ks || !L->vs;
+        }
+        if (m->R) {
+            L->kr = em_zalloc(kv_rbytes);
+            L->vr = em_zalloc(kv_rbytes);
+            bad |= !L->kr || !L->vr;
+        }
+        size_t per_layer = 2 * (kv_bytes + kv_sbytes + kv_rbytes);
+        if (bad) {
             rc = fu_err(err, errlen, -ENOMEM, "out of memory for the KV cache (%zu bytes per layer)",
-                        2 * kv_bytes);
+                        per_layer);
             goto fail;
         }
-        fixed += 2 * kv_bytes;
+        fixed += per_layer;
+        m->info.kv_bytes += per_layer;
     }
     size_t B = (size_t)m->B;
     float **bufs[] = { &m->x, &m->xn, &m->q, &m->k, &m->v, &m->att, &m->g, &m->u, &m->cos_, &m->sin_ };
@@ -246,6 +317,8 @@ int em_open(em_model_t **out, const char *dir, const em_opts_t *opts, char *err,
             m->info.resident_bytes += el_unit_bytes(m->ld, u);
     m->info.fixed_bytes = fixed;
     m->info.slot_bytes = el_slot_bytes(&m->w);
+    m->info.kv = m->q8 ? "q8" : m->kv_dt == EK_F16 ? "f16" : "f32";
+    m->info.kv_window = m->W;
     m->info.isa = ek_isa();
     m->info.load_ns = fu_now_ns() - t0;
     *out = m;
@@ -271,11 +344,16 @@ void em_close(em_model_t *m)
                 free(L->bias[i]);
             free(L->kc);
             free(L->vc);
+            free(L->ks);
+            free(L->vs);
+            free(L->kr);
+            free(L->vr);
         }
     }
     free(m->layers);
     free(m->final_norm);
     free(m->inv_freq);
+    free(m->rtag);
     float *bufs[] = { m->x, m->xn, m->q, m->k, m->v, m->att, m->g, m->u, m->cos_, m->sin_,
                       m->scores, m->logits };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -339,6 +417,35 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
         int t = (int)(task / m->NH), h = (int)(task % m->NH), kvh = h / group;
         int n = j->p0 + t + 1;
         const float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        if (m->q8) {
+            /* codes of head kvh at position p: [p][KVD] + kvh * HD, scale [p][NKV] + kvh;
+             * positions >= n - W from the f16 ring when it holds them */
+            const int8_t *kq = (const int8_t *)j->L->kc + (size_t)kvh * HD;
+            const int8_t *vq = (const int8_t *)j->L->vc + (size_t)kvh * HD;
+            const float *ks = j->L->ks + kvh, *vs = j->L->vs + kvh;
+            const size_t row = (size_t)m->KVD, srow = (size_t)m->NKV;
+            const uint16_t *kr = m->R ? j->L->kr + (size_t)kvh * HD : NULL;
+            const uint16_t *vr = m->R ? j->L->vr + (size_t)kvh * HD : NULL;
+            const int wlo = n - m->W;
+            for (int p = 0; p < n; p++) {
+                int slot = m->R ? p % m->R : 0;
+                if (p >= wlo && m->R && m->rtag[slot] == p)
+                    sc[p] = ek_dot(q, kr + (size_t)slot * row, EK_F16, HD) * scale;
+                else
+                    sc[p] = ek_dot_q8(q, kq + (size_t)p * row, HD) * ks[(size_t)p * srow] * scale;
+            }
+            ek_softmax(sc, n);
+            float *o = m->att + (size_t)t * m->QD + (size_t)h * HD;
+            memset(o, 0, (size_t)HD * sizeof(float));
+            for (int p = 0; p < n; p++) {
+                int slot = m->R ? p % m->R : 0;
+                if (p >= wlo && m->R && m->rtag[slot] == p)
+                    ek_axpy(o, sc[p], vr + (size_t)slot * row, EK_F16, HD);
+                else
+                    ek_axpy_q8(o, sc[p] * vs[(size_t)p * srow], vq + (size_t)p * row, HD);
+            }
+            continue;
+        }
         const char *kc = (const char *)j->L->kc + (size_t)kvh * HD * es;
         const char *vc = (const char *)j->L->vc + (size_t)kvh * HD * es;
         const size_t row = (size_t)m->KVD * es;
@@ -399,7 +506,21 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         char *kd = (char *)L->kc + (size_t)(p0 + t) * m->KVD * es;
         char *vd = (char *)L->vc + (size_t)(p0 + t) * m->KVD * es;
         const float *v = m->v + (size_t)t * m->KVD;
-        if (m->kv_dt == EK_F32) {
+        if (m->q8) {
+            size_t p = (size_t)(p0 + t);
+            int8_t *kq = (int8_t *)L->kc + p * m->KVD, *vq = (int8_t *)L->vc + p * m->KVD;
+            for (int h = 0; m->codes && h < m->NKV; h++) {
+                L->ks[p * m->NKV + h] = ek_q8_quant(kq + (size_t)h * m->HD, k + (size_t)h * m->HD, m->HD);
+                L->vs[p * m->NKV + h] = ek_q8_quant(vq + (size_t)h * m->HD, v + (size_t)h * m->HD, m->HD);
+            }
+            if (m->R) {
+                uint16_t *kr = L->kr + (p % (size_t)m->R) * m->KVD, *vr = L->vr + (p % (size_t)m->R) * m->KVD;
+                for (int i = 0; i < m->KVD; i++) {
+                    kr[i] = ek_f32_to_f16(k[i]);
+                    vr[i] = ek_f32_to_f16(v[i]);
+                }
+            }
+        } else if (m->kv_dt == EK_F32) {
             memcpy(kd, k, (size_t)m->KVD * 4);
             memcpy(vd, v, (size_t)m->KVD * 4);
         } else {
@@ -442,6 +563,9 @@ static int em_batch(em_model_t *m, const int32_t *ids, int T, float *logits, int
             return rc;
         em_rope_row(m, p0 + t, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
     }
+    /* q8: the ring rows of this batch's positions (every layer writes them before its attention) */
+    for (int t = 0; m->R && t < T; t++)
+        m->rtag[(p0 + t) % m->R] = p0 + t;
     const void *ptr[EL_MAX_ITEMS];
     for (int l = 0; l < nl; l++) {
         if ((rc = el_acquire(m->ld, l, ptr, err, errlen)))

@@ -49,7 +49,9 @@ static void usage(FILE *f)
           "      --ignore-eos       do not stop at EOS\n"
           "  -t, --threads N        compute threads (default: online CPUs)\n"
           "  -c, --ctx N            cap the context length (default: max_position_embeddings)\n"
-          "      --kv f32|f16       KV cache precision (default f32)\n"
+          "      --kv f32|f16|q8    KV cache precision (default f32; q8: int8 with one scale per\n"
+          "                         position and kv head, the last --kv-window positions in f16)\n"
+          "      --kv-window N      --kv q8: recent positions kept in f16 (default 128; 0: none)\n"
           "      --ram SIZE         memory budget (e.g. 512M, 2G, 25%); streams layers when the\n"
           "                         model does not fit\n"
           "      --stream           stream layers from disk (with --ram: keep what fits)\n"
@@ -62,7 +64,7 @@ static void usage(FILE *f)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_GREEDY, O_IGNORE_EOS, O_KV, O_RAM,
-       O_STREAM, O_RESIDENT, O_STATS, O_BATCH, O_NO_HINT };
+       O_STREAM, O_RESIDENT, O_STATS, O_BATCH, O_NO_HINT, O_KV_WINDOW };
 
 int main(int argc, char **argv)
 {
@@ -85,12 +87,14 @@ int main(int argc, char **argv)
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS }, { "kv", required_argument, 0, O_KV },
         { "ram", required_argument, 0, O_RAM }, { "stream", no_argument, 0, O_STREAM },
         { "resident", no_argument, 0, O_RESIDENT }, { "stats", no_argument, 0, O_STATS },
-        { "batch", required_argument, 0, O_BATCH }, { "no-hint", no_argument, 0, O_NO_HINT }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "batch", required_argument, 0, O_BATCH }, { "no-hint", no_argument, 0, O_NO_HINT },
+        { "kv-window", required_argument, 0, O_KV_WINDOW }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     const char *model = NULL, *prompt = NULL;
-    long n_predict = 128, ctx_cap = 0, threads = sysconf(_SC_NPROCESSORS_ONLN), v, batch = 0;
+    long n_predict = 128, ctx_cap = 0, kv_window = EM_KV_WINDOW, threads = sysconf(_SC_NPROCESSORS_ONLN), v, batch = 0;
     double d;
-    int stats = 0, ignore_eos = 0, kv_f16 = 0, hint = 1;
+    int stats = 0, ignore_eos = 0, hint = 1;
+    em_kv_t kv = EM_KV_F32;
     em_mode_t mode = EM_AUTO;
     uint64_t ram = 0;
     smp_params_t sp = { .temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
@@ -117,11 +121,8 @@ int main(int argc, char **argv)
         case O_SEED: if (fu_parse_long(optarg, 0, 0x7fffffffl, &v)) bad = "--seed"; else sp.seed = (uint64_t)v + 1; break;
         case O_GREEDY: sp.temp = 0; break;
         case O_IGNORE_EOS: ignore_eos = 1; break;
-        case O_KV:
-            if (!strcmp(optarg, "f16")) kv_f16 = 1;
-            else if (!strcmp(optarg, "f32")) kv_f16 = 0;
-            else bad = "--kv";
-            break;
+        case O_KV: if (em_kv_parse(optarg, &kv)) bad = "--kv"; break;
+        case O_KV_WINDOW: if (fu_parse_long(optarg, 0, 1 << 24, &kv_window)) bad = "--kv-window"; break;
         case O_RAM: if (fu_parse_size(optarg, &ram) || ram == 0) bad = "--ram"; break;
         case O_STREAM: mode = EM_STREAM; break;
         case O_RESIDENT: mode = EM_RESIDENT; break;
@@ -209,8 +210,8 @@ int main(int argc, char **argv)
         n_predict = ctx - (long)n_ids;
 
     em_opts_t eo = { .n_threads = (int)threads, .capacity = (int)(n_ids + (size_t)n_predict),
-                     .kv_f16 = kv_f16, .mode = mode, .ram = ram, .max_batch = (int)batch,
-                     .hint = hint };
+                     .kv = kv, .mode = mode, .ram = ram, .max_batch = (int)batch,
+                     .hint = hint, .kv_window = kv_window ? (int)kv_window : -1 };
     if (eo.capacity < 1)
         eo.capacity = 1;
     em_model_t *m = NULL;
@@ -255,6 +256,13 @@ int main(int argc, char **argv)
                 fu_format_size(eg_peak_rss(), b, sizeof b), in.streaming ? "streaming" : "resident",
                 in.n_resident, in.n_units, fu_format_size(in.resident_bytes, r1, sizeof r1),
                 fu_format_size(in.model_bytes, r2, sizeof r2), in.isa, threads);
+        fprintf(stderr, "  kv_cache:      %llu (%s) in RAM, %s", (unsigned long long)in.kv_bytes,
+                fu_format_size(in.kv_bytes, a, sizeof a), in.kv);
+        if (!strcmp(in.kv, "q8") && in.kv_window)
+            fprintf(stderr, " (f16 window: the last %d positions)", in.kv_window);
+        else if (!strcmp(in.kv, "q8"))
+            fprintf(stderr, " (no f16 window)");
+        fprintf(stderr, ", %d positions\n", eo.capacity);
         if (in.hinting)
             fprintf(stderr, "  mount_hints:   %lu (layer hints to the flashfs mount)\n", in.hints_sent);
     }

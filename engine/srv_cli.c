@@ -2,7 +2,7 @@
  * and the HTTP server (see docs/serve.md).
  *
  *   flashgen serve -m MODEL_DIR [--host 127.0.0.1] [--port 8080] [--ram SIZE] [-c CTX]
- *                  [-t N] [--kv f32|f16] [--alias NAME] [--max-body SIZE] [-n N]
+ *                  [-t N] [--kv f32|f16|q8] [--alias NAME] [--max-body SIZE] [-n N]
  * Exit status: 0 stopped by SIGINT/SIGTERM, 1 usage, 2 the model or tokenizer could not be
  * loaded, 3 the address could not be bound. */
 #include <errno.h>
@@ -22,7 +22,7 @@ enum { SV_OK = 0, SV_USAGE = 1, SV_LOAD = 2, SV_BIND = 3 };
 static void usage(FILE *f)
 {
     fputs("usage: flashgen serve -m MODEL_DIR [--host 127.0.0.1] [--port 8080] [--ram SIZE] [-c CTX]\n"
-          "                      [-t N] [--kv f32|f16] [--alias NAME] [--max-body SIZE] [-n N]\n"
+          "                      [-t N] [--kv f32|f16|q8] [--alias NAME] [--max-body SIZE] [-n N]\n"
           "OpenAI-compatible API: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health\n",
           f);
 }
@@ -41,7 +41,8 @@ int srv_cli_main(int argc, char **argv)
     const char *model = NULL, *host = "127.0.0.1", *alias = NULL;
     long port = 8080, ctx = 4096, threads = sysconf(_SC_NPROCESSORS_ONLN), n_predict = 512;
     uint64_t ram = 0, max_body = 1 << 20;
-    int kv_f16 = 0, c;
+    int c;
+    em_kv_t kv = EM_KV_F32;
     if (threads < 1)
         threads = 1;
     optind = 1;
@@ -56,10 +57,7 @@ int srv_cli_main(int argc, char **argv)
         case 'c': if (fu_parse_long(optarg, 16, 1 << 24, &ctx)) bad = "-c"; break;
         case 't': if (fu_parse_long(optarg, 1, 256, &threads)) bad = "-t"; break;
         case 'n': if (fu_parse_long(optarg, 1, 1 << 24, &n_predict)) bad = "-n"; break;
-        case O_KV:
-            if (!strcmp(optarg, "f16")) kv_f16 = 1;
-            else if (strcmp(optarg, "f32")) bad = "--kv";
-            break;
+        case O_KV: if (em_kv_parse(optarg, &kv)) bad = "--kv"; break;
         case O_ALIAS: alias = optarg; break;
         case O_MAXBODY: if (fu_parse_size(optarg, &max_body) || max_body < 1024) bad = "--max-body"; break;
         case 'h': usage(stdout); return SV_OK;
@@ -113,7 +111,7 @@ int srv_cli_main(int argc, char **argv)
         fprintf(stderr, "flashgen serve: %s: /v1/chat/completions will answer 400\n", err);
         s.tpl = NULL;
     }
-    em_opts_t eo = { .n_threads = (int)threads, .capacity = s.capacity, .kv_f16 = kv_f16, .ram = ram };
+    em_opts_t eo = { .n_threads = (int)threads, .capacity = s.capacity, .kv = kv, .ram = ram };
     if ((rc = em_open(&s.m, model, &eo, err, sizeof err))) {
         fprintf(stderr, "flashgen serve: %s\n", err);
         tpl_chat_free(s.tpl);

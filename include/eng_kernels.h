@@ -72,6 +72,19 @@ float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n);
 /* y[i] += a * x[i] for x in f32 or f16 (per dt). */
 void ek_axpy(float *y, float a, const void *x, ek_dtype_t dt, int n);
 
+/* 8-bit KV cache (--kv q8): one group of n values as int8 codes q and one f32 scale,
+ * x ~= scale * q. scale = max|x| / 127 (0 for an all-zero group), q = round-to-nearest-even
+ * of x / scale clamped to [-127, 127]. A group with a non-finite value gets q 0 and a NaN
+ * scale (the NaN reaches the logits as it would in f32). Returns the scale. */
+float ek_q8_quant(int8_t *q, const float *x, int n);
+
+/* Dot product of a (f32) and the codes q of a q8 group over n elements: sum a[i] * q[i]
+ * (the caller multiplies by the group's scale). */
+float ek_dot_q8(const float *a, const int8_t *q, int n);
+
+/* y[i] += a * q[i] over n codes of a q8 group (the caller folds the scale into a). */
+void ek_axpy_q8(float *y, float a, const int8_t *q, int n);
+
 /* RMSNorm as in transformers: out = x * rsqrt(mean(x^2) + eps) * w (in place allowed). */
 void ek_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 

@@ -82,7 +82,7 @@ START_TEST(kv_f16)
      * (deterministic: the same rounding every run). */
     etu_ref_t r;
     etu_load_ref(fixtures[_i], &r);
-    em_opts_t o = { .n_threads = 2, .mode = EM_RESIDENT, .kv_f16 = 1 };
+    em_opts_t o = { .n_threads = 2, .mode = EM_RESIDENT, .kv = EM_KV_F16 };
     double worst = etu_check_parity(fixtures[_i], &o, &r, 2e-2);
     printf("parity %-34s %-22s worst |logits diff| %.3g\n", fixtures[_i], "resident, KV f16", worst);
     etu_free_ref(&r);
