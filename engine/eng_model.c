@@ -89,6 +89,20 @@ static void em_rope_row(const em_model_t *m, int pos, float *cs, float *sn)
     }
 }
 
+/* RoPE on adjacent pairs (x[2i], x[2i+1]) with frequency i: the q/k rows of a llama GGUF
+ * (llama.cpp permutes them so), equal to rotate-half on the original rows. */
+static void em_rope_pairs(float *x, int n_heads, int head_dim, const float *cs, const float *sn)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < head_dim / 2; i++) {
+            float a = v[2 * i], b = v[2 * i + 1];
+            v[2 * i] = a * cs[i] - b * sn[i];
+            v[2 * i + 1] = b * cs[i] + a * sn[i];
+        }
+    }
+}
+
 /* ---- open / close ------------------------------------------------------------------- */
 
 static void *em_zalloc(size_t n)
@@ -394,8 +408,13 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
     const size_t es = ek_dtype_size(m->kv_dt);
     for (int t = 0; t < T; t++) {
         float *q = m->q + (size_t)t * m->QD, *k = m->k + (size_t)t * m->KVD;
-        ek_rope(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
-        ek_rope(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        if (m->w.rope_interleaved) {
+            em_rope_pairs(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+            em_rope_pairs(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        } else {
+            ek_rope(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+            ek_rope(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        }
         char *kd = (char *)L->kc + (size_t)(p0 + t) * m->KVD * es;
         char *vd = (char *)L->vc + (size_t)(p0 + t) * m->KVD * es;
         const float *v = m->v + (size_t)t * m->KVD;

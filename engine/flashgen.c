@@ -21,6 +21,7 @@
 #include "eng_folder.h"
 #include "srv_cli.h"
 #include "eng_gen.h"
+#include "eng_gguf.h"
 #include "eng_model.h"
 #include "fu_util.h"
 #include "hf_config.h"
@@ -194,8 +195,7 @@ int main(int argc, char **argv)
 
     /* Config (context length) and tokenizer first: the KV cache is sized from them. */
     hc_config_t cfg;
-    snprintf(path, sizeof path, "%s/config.json", model);
-    int rc = hc_load(path, &cfg, err, sizeof err);
+    int rc = ew_load_config(model, &cfg, path, sizeof path, err, sizeof err);
     if (rc) {
         if (err[0] && strstr(err, path))
             fprintf(stderr, "flashgen: %s\n", err);
