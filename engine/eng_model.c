@@ -352,13 +352,20 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
     for (long task = lo; task < hi; task++) {
         int t = (int)(task / m->NH), h = (int)(task % m->NH), kvh = h / group;
         int n = j->p0 + t + 1;
-        const float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        const int g16 = m->w.gguf && m->kv_dt == EK_F16;   /* ggml: f16 K/V take f16 inputs */
+        if (g16)
+            for (int i = 0; i < HD; i++)
+                q[i] = ek_f16_to_f32(ek_f32_to_f16(q[i]));
         const char *kc = (const char *)j->L->kc + (size_t)kvh * HD * es;
         const char *vc = (const char *)j->L->vc + (size_t)kvh * HD * es;
         const size_t row = (size_t)m->KVD * es;
         for (int p = 0; p < n; p++)
             sc[p] = ek_dot(q, kc + (size_t)p * row, m->kv_dt, HD) * scale;
         ek_softmax(sc, n);
+        if (g16)
+            for (int p = 0; p < n; p++)
+                sc[p] = ek_f16_to_f32(ek_f32_to_f16(sc[p]));
         float *o = m->att + (size_t)t * m->QD + (size_t)h * HD;
         memset(o, 0, (size_t)HD * sizeof(float));
         for (int p = 0; p < n; p++)
@@ -446,6 +453,9 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         ek_matmul_n(m->pool, 2, mw, mb, m->xn, T, mo, ld);
     }
     ek_silu_mul(m->g, m->u, (size_t)T * (size_t)m->F);
+    if (m->w.gguf && w[EW_DOWN].dt == EK_F16)   /* as ggml: f16 weights take f16 inputs */
+        for (size_t i = 0; i < (size_t)T * (size_t)m->F; i++)
+            m->g[i] = ek_f16_to_f32(ek_f32_to_f16(m->g[i]));
     ek_matmul(m->pool, &w[EW_DOWN], L->bias[EW_DOWN], m->g, T, m->x, m->H, 1);
 }
 
