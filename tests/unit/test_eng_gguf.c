@@ -6,6 +6,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,33 @@ START_TEST(tokenizer_matches_hf)
     ck_assert_int_gt(n, 5);
     tk_free(tk);
     cJSON_Delete(root);
+}
+END_TEST
+
+/* Q8_0 by hand: d = 0.5 (f16 0x3800), q[j] = j - 16 gives w[j] = (j - 16) / 2; with x all
+ * 1.0 (quantized as 127 * f16(1/127)) the product over two blocks is 2 * -8 = -16 within f16 error. */
+START_TEST(q8_0_kernel)
+{
+    unsigned char blk[2 * 34];
+    for (int b = 0; b < 2; b++) {
+        blk[b * 34] = 0x00;
+        blk[b * 34 + 1] = 0x38;
+        for (int j = 0; j < 32; j++)
+            blk[b * 34 + 2 + j] = (unsigned char)(signed char)(j - 16);
+    }
+    float w[64];
+    ek_q8_dequant(w, blk, 64);
+    ck_assert(w[0] == -8.0f && w[16] == 0.0f && w[31] == 7.5f && w[32 + 1] == -7.5f);
+    ck_assert_uint_eq(ek_row_bytes(EK_Q8_0, 64), 68);
+    float x[64], out = 0;
+    for (int i = 0; i < 64; i++)
+        x[i] = 1.0f;
+    ek_mat_t m = { .data = blk, .dt = EK_Q8_0, .rows = 1, .cols = 64 };
+    ep_pool_t *pool = NULL;
+    ck_assert_int_eq(ep_create(1, &pool), 0);
+    ek_matmul(pool, &m, NULL, x, 1, &out, 1, 0);
+    ep_destroy(pool);
+    ck_assert_msg(fabsf(out - -16.0f) < 0.02f, "%g", out);
 }
 END_TEST
 
@@ -333,6 +361,7 @@ Suite *eng_gguf_suite(void)
     tcase_add_test(tc, q8_0_llama_cpp_stream);
     tcase_add_test(tc, bf16_llama_cpp);
     tcase_add_test(tc, tokenizer_matches_hf);
+    tcase_add_test(tc, q8_0_kernel);
     tcase_add_test(tc, bad_architecture);
     tcase_add_test(tc, missing_tensor);
     tcase_add_test(tc, wrong_shape);
