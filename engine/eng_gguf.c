@@ -147,8 +147,12 @@ static int egg_find(ew_model_t *m, const char *name, ew_tensor_t *t, int require
     case 1: dt = EK_F16; break;
     case 30: dt = EK_BF16; break;
     case 8: dt = EK_Q8_0; break;
+    case 2: dt = EK_Q4_0; break;
+    case 12: dt = EK_Q4_K; break;
+    case 14: dt = EK_Q6_K; break;
     default:
-        return fu_err(err, errlen, -ENOTSUP, "%s: tensor %s has type %s (supported: F32, F16, BF16, Q8_0)",
+        return fu_err(err, errlen, -ENOTSUP,
+                      "%s: tensor %s has type %s (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
                       m->dir, name, gg_type_name(s->type));
     }
     int want_nd = rows > 0 ? 2 : 1;
@@ -164,8 +168,13 @@ static int egg_find(ew_model_t *m, const char *name, ew_tensor_t *t, int require
         return fu_err(err, errlen, -EINVAL, "%s: tensor %s has ne [%s], expected [%d, %d] (ne order: "
                       "columns first)", m->dir, name, got, cols, rows);
     }
-    if (dt == EK_Q8_0 && rows == 0)
-        return fu_err(err, errlen, -ENOTSUP, "%s: tensor %s: a Q8_0 vector is not supported", m->dir, name);
+    int be, bb;
+    if (ek_gq_block(dt, &be, &bb) && rows == 0)
+        return fu_err(err, errlen, -ENOTSUP, "%s: tensor %s: a %s vector is not supported", m->dir, name,
+                      gg_type_name(s->type));
+    if (ek_gq_block(dt, &be, &bb) && cols % be)
+        return fu_err(err, errlen, -EINVAL, "%s: tensor %s: %d columns are not whole %s blocks of %d", m->dir,
+                      name, cols, gg_type_name(s->type), be);
     uint64_t need = (uint64_t)(rows > 0 ? rows : 1) * ek_row_bytes(dt, (size_t)cols), end;
     if (s->length != need || fu_add_u64(s->offset, s->length, &end) || end > m->files[0].size)
         return fu_err(err, errlen, -EINVAL, "%s: tensor %s: data out of bounds", m->dir, name);

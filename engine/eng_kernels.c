@@ -100,7 +100,10 @@ void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n)
             dst[i] = ek_bf16_to_f32(h[i]);
         break;
     case EK_Q8_0:
-        ek_q8_dequant(dst, src, n);
+    case EK_Q4_0:
+    case EK_Q4_K:
+    case EK_Q6_K:
+        ek_gq_dequant(dt, dst, src, n);
         break;
     case EK_QAFF:               /* not an element type (see ek_q_dequant) */
         memset(dst, 0, n * 4);
@@ -237,6 +240,10 @@ void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const floa
         ek_q8_matmul(pool, w, bias, x, T, out, ldo, accumulate);
         return;
     }
+    if (w->dt == EK_Q4_0 || w->dt == EK_Q4_K || w->dt == EK_Q6_K) {
+        ek_gq_matmul(pool, w, bias, x, T, out, ldo, accumulate);
+        return;
+    }
     if (w->dt == EK_QAFF) {
         ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, ek_q_simd());
         return;
@@ -273,10 +280,10 @@ void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *
     int nq = 0, n8 = 0;
     for (int i = 0; i < n; i++) {
         nq += w[i]->dt == EK_QAFF;
-        n8 += w[i]->dt == EK_Q8_0;
+        n8 += w[i]->dt >= EK_Q8_0;
     }
     if (n8)
-        nq += n8, n8 = -1;              /* Q8_0 goes product by product */
+        nq += n8, n8 = -1;              /* GGUF block types go product by product */
     if (nq == n && n <= 4 && n8 == 0) {            /* all quantized: one job */
         ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, ek_q_simd());
         return;

@@ -21,8 +21,9 @@
 
 size_t ek_row_bytes(ek_dtype_t dt, size_t cols)
 {
-    if (dt == EK_Q8_0)
-        return cols / EK8_BLOCK * EK8_BYTES;
+    int e, b;
+    if (ek_gq_block(dt, &e, &b))
+        return cols / (size_t)e * (size_t)b;
     return cols * ek_dtype_size(dt);
 }
 

@@ -1,6 +1,6 @@
 /* eng_gguf.h — GGUF model files in the engine's weights view (prefix ew_gguf_).
  *
- * Architectures llama and qwen2; weight types F32, F16, BF16 and Q8_0 (EK_Q8_0). See
+ * Architectures llama and qwen2; weight types F32, F16, BF16, Q8_0 (EK_Q8_0), Q4_0, Q4_K, Q6_K. See
  * eng_gguf.c for the tensor names and the llama q/k row order. */
 #ifndef ENG_GGUF_H
 #define ENG_GGUF_H

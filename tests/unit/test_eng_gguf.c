@@ -197,6 +197,70 @@ START_TEST(q8_0_kernel)
 }
 END_TEST
 
+/* Q4_0 / Q4_K / Q6_K / Q8_0 dequantization equals gguf-py's on the blocks of
+ * tests/fixtures/gguf/dequant.json (tools/gen_gguf_dequant.py), and the product of such a matrix
+ * with a one-hot vector picks the dequantized column. */
+START_TEST(dequant_matches_gguf_py)
+{
+    char *txt;
+    size_t len;
+    ck_assert_int_eq(fu_read_file("tests/fixtures/gguf/dequant.json", 1 << 20, &txt, &len), 0);
+    cJSON *root = cJSON_ParseWithLength(txt, len);
+    free(txt);
+    ck_assert_ptr_nonnull(root);
+    static const struct { const char *name; ek_dtype_t dt; } types[] = {
+        { "Q4_K", EK_Q4_K }, { "Q6_K", EK_Q6_K }, { "Q4_0", EK_Q4_0 }, { "Q8_0", EK_Q8_0 } };
+    ep_pool_t *pool = NULL;
+    ck_assert_int_eq(ep_create(2, &pool), 0);
+    int seen = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "cases")) {
+        const char *ty = cJSON_GetObjectItemCaseSensitive(c, "type")->valuestring;
+        const char *hex = cJSON_GetObjectItemCaseSensitive(c, "raw")->valuestring;
+        const cJSON *vals = cJSON_GetObjectItemCaseSensitive(c, "values");
+        ek_dtype_t dt = EK_F32;
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+            if (!strcmp(types[i].name, ty))
+                dt = types[i].dt;
+        ck_assert_msg(dt != EK_F32, "type %s", ty);
+        size_t nb = strlen(hex) / 2, n = (size_t)cJSON_GetArraySize(vals);
+        unsigned char *raw = malloc(nb);
+        float *got = malloc(n * sizeof *got);
+        ck_assert(raw && got);
+        for (size_t i = 0; i < nb; i++) {
+            unsigned v;
+            ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+            raw[i] = (unsigned char)v;
+        }
+        int rows = dt == EK_Q4_K || dt == EK_Q6_K ? 4 : 2, cols = (int)n / rows;
+        ck_assert_uint_eq(ek_row_bytes(dt, (size_t)cols) * (size_t)rows, nb);
+        ek_gq_dequant(dt, got, raw, n);
+        for (size_t i = 0; i < n; i++) {
+            double want = cJSON_GetArrayItem(vals, (int)i)->valuedouble;
+            ck_assert_msg(fabs(got[i] - want) <= 1e-6 * fmax(1.0, fabs(want)), "%s [%zu]: %.9g != %.9g", ty, i,
+                          got[i], want);
+        }
+        /* column 5 through the matrix product */
+        float *x = calloc((size_t)cols, sizeof *x), out[4];
+        ck_assert_ptr_nonnull(x);
+        x[5] = 1.0f;
+        ek_mat_t m = { .data = raw, .dt = dt, .rows = rows, .cols = cols };
+        if (dt != EK_Q8_0) {    /* Q8_0 quantizes x: checked in q8_0_kernel */
+            ek_matmul(pool, &m, NULL, x, 1, out, rows, 0);
+            for (int r = 0; r < rows; r++)
+                ck_assert_msg(fabsf(out[r] - got[(size_t)r * cols + 5]) <= 1e-6f, "%s row %d", ty, r);
+        }
+        free(x);
+        free(raw);
+        free(got);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 4);
+    ep_destroy(pool);
+    cJSON_Delete(root);
+}
+END_TEST
+
 /* ---- bad input: a patched copy of demo-q8_0.gguf ------------------------------------ */
 
 static char *g_img;
@@ -289,9 +353,9 @@ START_TEST(unsupported_type)
     uint32_t t;
     memcpy(&t, g_img + at, 4);
     ck_assert_uint_eq(t, 8);
-    t = 12;                                                 /* Q4_K: smaller, still in bounds */
+    t = 13;                                                 /* Q5_K: smaller, still in bounds */
     memcpy(g_img + at, &t, 4);
-    expect(-ENOTSUP, "tensor blk.0.attn_k.weight has type Q4_K (supported: F32, F16, BF16, Q8_0)");
+    expect(-ENOTSUP, "tensor blk.0.attn_k.weight has type Q5_K (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
 }
 END_TEST
 
@@ -362,6 +426,7 @@ Suite *eng_gguf_suite(void)
     tcase_add_test(tc, bf16_llama_cpp);
     tcase_add_test(tc, tokenizer_matches_hf);
     tcase_add_test(tc, q8_0_kernel);
+    tcase_add_test(tc, dequant_matches_gguf_py);
     tcase_add_test(tc, bad_architecture);
     tcase_add_test(tc, missing_tensor);
     tcase_add_test(tc, wrong_shape);
