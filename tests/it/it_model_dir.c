@@ -2,9 +2,11 @@
  *   - the mount of an empty directory, of one whose every entry is hidden (an escaping link,
  *     a fifo) or of one without any model file warns on stderr naming why, and still mounts
  *     (exit 0); the demo model gets none of these warnings;
- *   - flashgen -m on a folder it cannot read names what it found: a GGUF model ("GGUF models
- *     are not supported by flashgen yet"), a packed folder ("mount it with flashfs first"),
- *     an empty folder, a folder without config.json; exit status 2. */
+ *   - flashgen -m on a folder holding one GGUF model (no config.json), or on the .gguf file,
+ *     runs it (resident and --stream, llama.cpp's first greedy tokens);
+ *   - flashgen -m on a folder it cannot read names what it found: several GGUF files ("name
+ *     one with -m"), a packed folder ("mount it with flashfs first"), an empty folder, a folder
+ *     without config.json; exit status 2. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
