@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "eng_gen.h"
+#include "eng_gguf.h"
 #include "eng_model.h"
 #include "eng_sampler.h"
 #include "fu_util.h"
@@ -270,9 +271,11 @@ int chat_cli_main(int argc, char **argv)
     hc_config_t cfg;
     chat_t ch = { .n_predict = (int)n_predict, .stats = stats };
     int rc, code = CH_OK;
-    snprintf(path, sizeof path, "%s/config.json", model);
-    if ((rc = hc_load(path, &cfg, err, sizeof err))) {
-        fprintf(stderr, "flashgen chat: %s: %s\n", path, err[0] ? err : strerror(-rc));
+    if ((rc = ew_load_config(model, &cfg, path, sizeof path, err, sizeof err))) {
+        if (err[0] && strstr(err, path))
+            fprintf(stderr, "flashgen chat: %s\n", err);
+        else
+            fprintf(stderr, "flashgen chat: %s: %s\n", path, err[0] ? err : strerror(-rc));
         return CH_LOAD;
     }
     if (cfg.max_position_embeddings > 0 && ctx > cfg.max_position_embeddings)

@@ -47,11 +47,10 @@ int ef_probe(const char *dir, char *msg, size_t msglen)
         return 1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (ends_with(dir, ".gguf"))
-            snprintf(msg, msglen, "%s is a GGUF file: GGUF models are not supported by flashgen yet (it reads "
-                     "Hugging Face safetensors folders)", dir);
-        else
-            snprintf(msg, msglen, "%s is not a directory (-m takes a Hugging Face model folder)", dir);
+        if (S_ISREG(st.st_mode) && ends_with(dir, ".gguf"))
+            return 0;
+        snprintf(msg, msglen, "%s is not a directory or a .gguf file (-m takes a Hugging Face model folder or "
+                 "a GGUF model)", dir);
         return 1;
     }
     DIR *d = opendir(dir);
@@ -60,7 +59,7 @@ int ef_probe(const char *dir, char *msg, size_t msglen)
         return 1;
     }
     char gguf[256] = "", packed[256] = "";
-    int has_config = 0;
+    int has_config = 0, n_gguf = 0;
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -70,7 +69,7 @@ int ef_probe(const char *dir, char *msg, size_t msglen)
         if (!strcmp(e->d_name, "config.json"))
             has_config = 1;
         int tensor = ends_with(e->d_name, ".safetensors") || ends_with(e->d_name, ".gguf");
-        if (ends_with(e->d_name, ".gguf") && !gguf[0])
+        if (ends_with(e->d_name, ".gguf") && e->d_name[0] != '.' && !n_gguf++)
             snprintf(gguf, sizeof gguf, "%s", e->d_name);
         if (tensor && !packed[0] && is_packed(dirfd(d), e->d_name))
             snprintf(packed, sizeof packed, "%s", e->d_name);
@@ -83,9 +82,11 @@ int ef_probe(const char *dir, char *msg, size_t msglen)
     }
     if (has_config)
         return 0;
-    if (gguf[0])
-        snprintf(msg, msglen, "%s holds a GGUF model (%s) and no config.json: GGUF models are not supported by "
-                 "flashgen yet (it reads Hugging Face safetensors folders)", dir, gguf);
+    if (n_gguf == 1)
+        return 0;
+    if (n_gguf > 1)
+        snprintf(msg, msglen, "%s holds %d GGUF files and no config.json: name one with -m (e.g. -m %s/%s)", dir,
+                 n_gguf, dir, gguf);
     else if (n == 0)
         snprintf(msg, msglen, "%s is empty (-m takes a Hugging Face model folder: config.json, tokenizer.json, "
                  "*.safetensors)", dir);

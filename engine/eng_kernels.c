@@ -99,6 +99,12 @@ void ek_to_f32(float *dst, const void *src, ek_dtype_t dt, size_t n)
         for (size_t i = 0; i < n; i++)
             dst[i] = ek_bf16_to_f32(h[i]);
         break;
+    case EK_Q8_0:
+    case EK_Q4_0:
+    case EK_Q4_K:
+    case EK_Q6_K:
+        ek_gq_dequant(dt, dst, src, n);
+        break;
     case EK_QAFF:               /* not an element type (see ek_q_dequant) */
         memset(dst, 0, n * 4);
         break;
@@ -250,6 +256,14 @@ static void ek_mm_task(void *ctx, int i, int n, int tid)
 void ek_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
                float *out, int ldo, int accumulate)
 {
+    if (w->dt == EK_Q8_0) {
+        ek_q8_matmul(pool, w, bias, x, T, out, ldo, accumulate);
+        return;
+    }
+    if (w->dt == EK_Q4_0 || w->dt == EK_Q4_K || w->dt == EK_Q6_K) {
+        ek_gq_matmul(pool, w, bias, x, T, out, ldo, accumulate);
+        return;
+    }
     if (w->dt == EK_QAFF) {
         ek_q_matmul(pool, w, bias, x, T, out, ldo, accumulate, ek_q_simd());
         return;
@@ -283,10 +297,14 @@ static void ek_mmn_task(void *ctx, int c, int nc, int tid)
 void ek_matmul_n(ep_pool_t *pool, int n, const ek_mat_t *const *w, const float *const *bias,
                  const float *x, int T, float *const *out, const int *ldo)
 {
-    int nq = 0;
-    for (int i = 0; i < n; i++)
+    int nq = 0, n8 = 0;
+    for (int i = 0; i < n; i++) {
         nq += w[i]->dt == EK_QAFF;
-    if (nq == n && n <= 4) {            /* all quantized: one job */
+        n8 += w[i]->dt >= EK_Q8_0;
+    }
+    if (n8)
+        nq += n8, n8 = -1;              /* GGUF block types go product by product */
+    if (nq == n && n <= 4 && n8 == 0) {            /* all quantized: one job */
         ek_q_matmul_n(pool, n, w, bias, x, T, out, ldo, ek_q_simd());
         return;
     }

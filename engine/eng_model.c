@@ -118,6 +118,20 @@ uint64_t em_kv_row_bytes(em_kv_t kv, int n_kv_heads, int head_dim)
     }
 }
 
+/* RoPE on adjacent pairs (x[2i], x[2i+1]) with frequency i: the q/k rows of a llama GGUF
+ * (llama.cpp permutes them so), equal to rotate-half on the original rows. */
+static void em_rope_pairs(float *x, int n_heads, int head_dim, const float *cs, const float *sn)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < head_dim / 2; i++) {
+            float a = v[2 * i], b = v[2 * i + 1];
+            v[2 * i] = a * cs[i] - b * sn[i];
+            v[2 * i + 1] = b * cs[i] + a * sn[i];
+        }
+    }
+}
+
 /* ---- open / close ------------------------------------------------------------------- */
 
 static void *em_zalloc(size_t n)
@@ -416,7 +430,11 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
     for (long task = lo; task < hi; task++) {
         int t = (int)(task / m->NH), h = (int)(task % m->NH), kvh = h / group;
         int n = j->p0 + t + 1;
-        const float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        float *q = m->q + (size_t)t * m->QD + (size_t)h * HD;
+        const int g16 = m->w.gguf && m->kv_dt == EK_F16;   /* ggml: f16 K/V take f16 inputs */
+        if (g16)
+            for (int i = 0; i < HD; i++)
+                q[i] = ek_f16_to_f32(ek_f32_to_f16(q[i]));
         if (m->q8) {
             /* codes of head kvh at position p: [p][KVD] + kvh * HD, scale [p][NKV] + kvh;
              * positions >= n - W from the f16 ring when it holds them */
@@ -452,6 +470,9 @@ static void em_att_task(void *ctx, int ci, int cn, int tid)
         for (int p = 0; p < n; p++)
             sc[p] = ek_dot(q, kc + (size_t)p * row, m->kv_dt, HD) * scale;
         ek_softmax(sc, n);
+        if (g16)
+            for (int p = 0; p < n; p++)
+                sc[p] = ek_f16_to_f32(ek_f32_to_f16(sc[p]));
         float *o = m->att + (size_t)t * m->QD + (size_t)h * HD;
         memset(o, 0, (size_t)HD * sizeof(float));
         for (int p = 0; p < n; p++)
@@ -501,8 +522,13 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
     const size_t es = ek_dtype_size(m->kv_dt);
     for (int t = 0; t < T; t++) {
         float *q = m->q + (size_t)t * m->QD, *k = m->k + (size_t)t * m->KVD;
-        ek_rope(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
-        ek_rope(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        if (m->w.rope_interleaved) {
+            em_rope_pairs(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+            em_rope_pairs(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        } else {
+            ek_rope(q, m->NH, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+            ek_rope(k, m->NKV, m->HD, m->cos_ + (size_t)t * m->HD, m->sin_ + (size_t)t * m->HD);
+        }
         char *kd = (char *)L->kc + (size_t)(p0 + t) * m->KVD * es;
         char *vd = (char *)L->vc + (size_t)(p0 + t) * m->KVD * es;
         const float *v = m->v + (size_t)t * m->KVD;
@@ -548,6 +574,9 @@ static void em_layer(em_model_t *m, int l, const void *const *ptr, int T, int p0
         ek_matmul_n(m->pool, 2, mw, mb, m->xn, T, mo, ld);
     }
     ek_silu_mul(m->g, m->u, (size_t)T * (size_t)m->F);
+    if (m->w.gguf && w[EW_DOWN].dt == EK_F16)   /* as ggml: f16 weights take f16 inputs */
+        for (size_t i = 0; i < (size_t)T * (size_t)m->F; i++)
+            m->g[i] = ek_f16_to_f32(ek_f32_to_f16(m->g[i]));
     ek_matmul(m->pool, &w[EW_DOWN], L->bias[EW_DOWN], m->g, T, m->x, m->H, 1);
 }
 

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eng_gguf.h"
 #include "eng_mlx.h"
 #include "eng_weights.h"
 #include "hf_index.h"
@@ -32,7 +33,7 @@ struct ew_shards {
 
 /* ---- config checks ---------------------------------------------------------------- */
 
-static int ew_check_config(const hc_config_t *c, const char *path, char *err, size_t errlen)
+int ew_check_config(const hc_config_t *c, const char *path, char *err, size_t errlen)
 {
     if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "mistral") &&
         strcmp(c->model_type, "qwen2"))
@@ -261,6 +262,18 @@ int ew_open(ew_model_t *m, const char *dir, char *err, size_t errlen)
     memcpy(m->dir, dir, dl);
     m->dir[dl] = 0;
     char path[600], why[256] = "";
+    int g = gg_model_path(m->dir, path, sizeof path);
+    if (g == 2)
+        return fu_err(err, errlen, -EINVAL, "%s holds several GGUF files: name one with -m %s", m->dir, path);
+    if (g == 1) {
+        if (strlen(path) >= sizeof m->dir)
+            return fu_err(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+        memcpy(m->dir, path, strlen(path) + 1);
+        int rc = ew_gguf_open(m, path, err, errlen);
+        if (rc)
+            ew_close(m);
+        return rc;
+    }
     snprintf(path, sizeof path, "%s/config.json", m->dir);
     int rc = hc_load(path, &m->cfg, why, sizeof why);
     if (rc && why[0] && strstr(why, path))
@@ -321,15 +334,15 @@ int ew_read_rows_f32(ew_model_t *m, const ew_tensor_t *t, int row, int n, float 
         return fu_err(err, errlen, -ERANGE, "%s: row %d out of range (%d rows)", t->name, row, t->rows);
     if (t->dt == EK_QAFF)
         return ew_q_read_rows(m, t, row, n, dst, err, errlen);
-    size_t es = ek_dtype_size(t->dt), rb = (size_t)t->cols * es;
+    size_t rb = ek_row_bytes(t->dt, (size_t)t->cols);
     uint64_t off = t->offset + (uint64_t)row * rb;
     if (t->dt == EK_F32)
         return ew_pread(m, t->file, dst, rb * (size_t)n, off, err, errlen);
     size_t total = (size_t)t->cols * (size_t)n;
-    uint16_t *tmp = malloc(total * 2);
+    void *tmp = malloc(rb * (size_t)n);
     if (!tmp)
         return fu_err(err, errlen, -ENOMEM, "out of memory");
-    int rc = ew_pread(m, t->file, tmp, total * 2, off, err, errlen);
+    int rc = ew_pread(m, t->file, tmp, rb * (size_t)n, off, err, errlen);
     if (!rc)
         ek_to_f32(dst, tmp, t->dt, total);
     free(tmp);
@@ -343,6 +356,8 @@ int ew_read_f32(ew_model_t *m, const ew_tensor_t *t, float *dst, char *err, size
 
 const st_tensor_t *ew_lookup(const ew_model_t *m, const char *name, int *file)
 {
+    if (!m->shards)
+        return NULL;
     for (int f = 0; f < m->n_files; f++) {
         const st_tensor_t *s = st_find(&m->shards->st[f], name);
         if (s) {
@@ -369,6 +384,10 @@ void ew_close(ew_model_t *m)
         free(m->shards->st);
         free(m->shards);
     }
+    if (m->gguf)
+        gg_free(m->gguf);
+    free(m->gguf);
+    m->gguf = NULL;
     free(m->files);
     free(m->layers);
     m->files = NULL;

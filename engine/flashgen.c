@@ -21,6 +21,7 @@
 #include "eng_folder.h"
 #include "srv_cli.h"
 #include "eng_gen.h"
+#include "eng_gguf.h"
 #include "eng_model.h"
 #include "fu_util.h"
 #include "hf_config.h"
@@ -36,7 +37,8 @@ static void usage(FILE *f)
           "       flashgen template -m MODEL --messages FILE.json [--add-generation-prompt]\n"
           "       flashgen chat -m MODEL_DIR [--system TEXT] [options]\n"
           "       flashgen serve -m MODEL_DIR [--host 127.0.0.1] [--port 8080] [--ram SIZE]\n"
-          "  -m, --model DIR        Hugging Face model folder (or a flashfs mount of one)\n"
+          "  -m, --model DIR        Hugging Face model folder (or a flashfs mount of one), or a\n"
+          "                         GGUF model (FILE.gguf, or a folder holding one)\n"
           "  -p, --prompt TEXT      prompt (UTF-8)\n"
           "  -n, --n-predict N      tokens to generate (default 128, capped by the context)\n"
           "      --temp T           temperature (default 0.8; 0 = greedy)\n"
@@ -173,8 +175,7 @@ int main(int argc, char **argv)
 
     /* Config (context length) and tokenizer first: the KV cache is sized from them. */
     hc_config_t cfg;
-    snprintf(path, sizeof path, "%s/config.json", model);
-    int rc = hc_load(path, &cfg, err, sizeof err);
+    int rc = ew_load_config(model, &cfg, path, sizeof path, err, sizeof err);
     if (rc) {
         if (err[0] && strstr(err, path))
             fprintf(stderr, "flashgen: %s\n", err);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eng_gguf.h"
 #include "fu_util.h"
 #include "hf_config.h"
 #include "srv_internal.h"
@@ -78,9 +79,11 @@ int srv_cli_main(int argc, char **argv)
     char err[1024] = "", path[4096];
     hc_config_t cfg;
     int rc, code = SV_OK;
-    snprintf(path, sizeof path, "%s/config.json", model);
-    if ((rc = hc_load(path, &cfg, err, sizeof err))) {
-        fprintf(stderr, "flashgen serve: %s: %s\n", path, err[0] ? err : strerror(-rc));
+    if ((rc = ew_load_config(model, &cfg, path, sizeof path, err, sizeof err))) {
+        if (err[0] && strstr(err, path))
+            fprintf(stderr, "flashgen serve: %s\n", err);
+        else
+            fprintf(stderr, "flashgen serve: %s: %s\n", path, err[0] ? err : strerror(-rc));
         return SV_LOAD;
     }
     if (cfg.max_position_embeddings > 0 && ctx > cfg.max_position_embeddings)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fu_util.h"
+#include "gguf.h"
 #include "tok_internal.h"
 
 #define TK_MAX_JSON (1u << 30) /* 1 GiB: far above any real tokenizer.json */
@@ -144,6 +145,11 @@ int tk_load(const char *model_dir, tk_tokenizer_t **out, char *err, size_t errle
     size_t len;
     int rc;
     *out = NULL;
+    int g = gg_model_path(model_dir, path, sizeof path);
+    if (g == 2)
+        return fu_err(err, errlen, -EINVAL, "%s holds several GGUF files: name one with -m %s", model_dir, path);
+    if (g == 1)
+        return tk_load_gguf(path, out, err, errlen);
     if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", model_dir) >= sizeof path)
         return fu_err(err, errlen, -ENAMETOOLONG, "model path too long");
     if ((rc = fu_read_file(path, TK_MAX_JSON, &txt, &len)))

@@ -24,6 +24,11 @@ static const char RE_QWEN2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+const char *tk_re_pattern(int re)
+{
+    return re == TK_RE_GPT2 ? RE_GPT2 : re == TK_RE_LLAMA3 ? RE_LLAMA3 : re == TK_RE_QWEN2 ? RE_QWEN2 : NULL;
+}
+
 int tk_re_identify(const char *pattern)
 {
     if (strcmp(pattern, RE_GPT2) == 0)

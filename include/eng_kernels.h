@@ -11,8 +11,12 @@
 
 #include "eng_pool.h"
 
-/* EK_QAFF: MLX affine-quantized weights (see eng_kernels_q.c), only in ek_mat_t. */
-typedef enum { EK_F32 = 0, EK_F16 = 1, EK_BF16 = 2, EK_QAFF = 3 } ek_dtype_t;
+/* EK_QAFF: MLX affine-quantized weights (see eng_kernels_q.c), only in ek_mat_t.
+ * EK_Q8_0: GGUF Q8_0 (eng_kernels_q8.c), only in ek_mat_t: a row is cols/32 blocks of 34
+ * bytes, an f16 scale d then 32 int8 q, w = d * q. EK_Q4_0, EK_Q4_K, EK_Q6_K: GGUF block types
+ * (eng_kernels_gq.c), only in ek_mat_t, dequantized to f32 by row. */
+typedef enum { EK_F32 = 0, EK_F16 = 1, EK_BF16 = 2, EK_QAFF = 3, EK_Q8_0 = 4, EK_Q4_0 = 5, EK_Q4_K = 6,
+               EK_Q6_K = 7 } ek_dtype_t;
 
 /* A row-major weight matrix [rows][cols] in its stored dtype. For EK_QAFF, row r is
  * cols*bits/8 bytes of `bits`-bit codes q packed LSB first (element k at bits
@@ -65,6 +69,26 @@ int ek_q_supported(int bits, int group);
 /* Dequantize elements [k0, k0 + n) of row r of an EK_QAFF matrix into dst (k0 and n
  * multiples of w->group, in range): dst[i] = scale * q + bias, in f32. */
 void ek_q_dequant(float *dst, const ek_mat_t *w, int r, int k0, int n);
+
+/* Bytes of one row of cols elements of dt (block types: cols a multiple of the block). */
+size_t ek_row_bytes(ek_dtype_t dt, size_t cols);
+
+/* Dequantize n Q8_0 elements (n a multiple of 32) from src into dst. */
+void ek_q8_dequant(float *dst, const void *src, size_t n);
+
+/* ek_matmul for an EK_Q8_0 matrix (called by ek_matmul). */
+void ek_q8_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
+                  float *out, int ldo, int accumulate);
+
+/* Elements and bytes per block of a GGUF block type (Q8_0, Q4_0, Q4_K, Q6_K): 1, else 0. */
+int ek_gq_block(ek_dtype_t dt, int *elems, int *bytes);
+
+/* Dequantize n elements (whole blocks) of GGUF block type dt from src into dst. */
+void ek_gq_dequant(ek_dtype_t dt, float *dst, const void *src, size_t n);
+
+/* ek_matmul for an EK_Q4_0 / EK_Q4_K / EK_Q6_K matrix: rows dequantized, f32 products. */
+void ek_gq_matmul(ep_pool_t *pool, const ek_mat_t *w, const float *bias, const float *x, int T,
+                  float *out, int ldo, int accumulate);
 
 /* Dot product of a (f32) and b (f32 or f16 per dt) over n elements. */
 float ek_dot(const float *a, const void *b, ek_dtype_t dt, int n);

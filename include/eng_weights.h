@@ -15,6 +15,7 @@
 #include "eng_kernels.h"
 #include "hf_config.h"
 #include "hf_quant.h"
+#include "gguf.h"
 #include "safetensors.h"
 
 /* Where one tensor lives. present == 0 for an optional tensor that is absent.
@@ -62,12 +63,15 @@ typedef struct {
     hc_quant_t quant;           /* config.json's MLX quantization section */
     ew_tensor_t *qparts;        /* scales/biases of the quantized matrices */
     int n_qparts, cap_qparts;
+    gg_file_t *gguf;            /* a GGUF model file (eng_gguf.c), else NULL */
+    int rope_interleaved;       /* q/k rows in llama.cpp's permuted order: RoPE on (2i, 2i+1) */
 } ew_model_t;
 
 /* Names of the supported model_type values, for messages. */
 extern const char *const ew_supported_types;
 
-/* Open the model folder dir: config, shards, tensor checks. 0 or -errno; err names the
+/* Open the model folder dir: config, shards, tensor checks. dir may also name a GGUF
+ * model (a *.gguf file, or a folder without config.json holding one; eng_gguf.h). 0 or -errno; err names the
  * file or field at fault. On failure *m is left closed (ew_close is still safe). */
 int ew_open(ew_model_t *m, const char *dir, char *err, size_t errlen);
 

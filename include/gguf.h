@@ -68,4 +68,19 @@ const char *gg_type_name(uint32_t type);
  * 0 with -EINVAL semantics for unknown types or a partial block. Sets *ok. */
 uint64_t gg_type_nbytes(uint32_t type, uint64_t n, int *ok);
 
+/* Read a string-array KV value of f (file descriptor fd) into *out (kv->arr_len malloc'd
+ * strings; free with gg_strings_free). 0 or -errno; err names the key. */
+int gg_read_strings(int fd, const gg_file_t *f, const gg_kv_t *kv, char ***out, char *err, size_t errlen);
+
+/* Free n strings from gg_read_strings (NULL-safe). */
+void gg_strings_free(char **s, uint64_t n);
+
+/* Read an INT32/UINT32-array KV value into *out (malloc'd, kv->arr_len entries). */
+int gg_read_i32s(int fd, const gg_file_t *f, const gg_kv_t *kv, int32_t **out, char *err, size_t errlen);
+
+/* Which GGUF model an -m argument names: 1 with its path in path (arg itself when it is a
+ * regular *.gguf file; DIR/NAME.gguf when arg is a folder without config.json holding one
+ * *.gguf), 2 when such a folder holds several (path gets the first), 0 otherwise. */
+int gg_model_path(const char *arg, char *path, size_t n);
+
 #endif

@@ -127,6 +127,8 @@ int tk_load_model(tk_tokenizer_t *tk, const cJSON *model, char *err, size_t errl
 int tk_load_added(tk_tokenizer_t *tk, const cJSON *arr, char *err, size_t errlen);
 /* Load normalizer, pre_tokenizer, decoder and post_processor. */
 int tk_load_pipeline(tk_tokenizer_t *tk, const cJSON *root, char *err, size_t errlen);
+/* Load the tokenizer of a GGUF model file (tok_gguf.c). */
+int tk_load_gguf(const char *path, tk_tokenizer_t **out, char *err, size_t errlen);
 /* Free what tk_load_pipeline allocated. */
 void tk_free_pipeline(tk_tokenizer_t *tk);
 /* Text of token id (added tokens first, then the model) and its length; NULL if none. */
@@ -145,6 +147,8 @@ int tk_bytelevel_map(tk_buf_t *out, const uint8_t *s, size_t n);
 /* ---- tok_regex.c ---- */
 /* Recognise a Split/ByteLevel regex by its exact text: TK_RE_* or TK_RE_NONE. */
 int tk_re_identify(const char *pattern);
+/* The exact pattern text of TK_RE_* re, or NULL. */
+const char *tk_re_pattern(int re);
 /* Length of the match of regex re starting exactly at s[pos] (0 = no match there). */
 size_t tk_re_match_at(int re, const uint8_t *s, size_t n, size_t pos);
 

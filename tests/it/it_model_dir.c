@@ -2,9 +2,11 @@
  *   - the mount of an empty directory, of one whose every entry is hidden (an escaping link,
  *     a fifo) or of one without any model file warns on stderr naming why, and still mounts
  *     (exit 0); the demo model gets none of these warnings;
- *   - flashgen -m on a folder it cannot read names what it found: a GGUF model ("GGUF models
- *     are not supported by flashgen yet"), a packed folder ("mount it with flashfs first"),
- *     an empty folder, a folder without config.json; exit status 2. */
+ *   - flashgen -m on a folder holding one GGUF model (no config.json), or on the .gguf file,
+ *     runs it (resident and --stream, llama.cpp's first greedy tokens);
+ *   - flashgen -m on a folder it cannot read names what it found: several GGUF files ("name
+ *     one with -m"), a packed folder ("mount it with flashfs first"), an empty folder, a folder
+ *     without config.json; exit status 2. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +38,7 @@ static void expect_in(const char *text, const char *want)
 
 START_TEST(mount_warns_empty_hidden_no_model)
 {
-    char top[1024], d[1200], p[1400], want[2048];
+    char top[1024], d[1200], p[1400], want[4096];
     ck_assert_int_eq(it_tmpdir(top, sizeof top), 0);
 
     /* empty */
@@ -97,20 +99,41 @@ static void expect_flashgen(const char *dir, const char *want)
     it_run_free(&r);
 }
 
+/* flashgen -m path --greedy -n 5 "And God said" (--stream): status 0 and the first five tokens of
+ * llama.cpp's greedy text (tests/fixtures/gguf/llama_cpp.json: " unto him, Because thou"). */
+static void expect_runs(const char *path)
+{
+    char prog[1024];
+    it_build_path("flashgen", prog, sizeof prog);
+    for (int stream = 0; stream < 2; stream++) {
+        const char *argv[] = { prog, "-m", path, "-p", "And God said", "-n", "5", "--greedy",
+                               stream ? "--stream" : "--resident", NULL };
+        it_run_t r;
+        ck_assert_int_eq(it_run(argv, 60000, &r), 0);
+        ck_assert_msg(r.status == 0, "flashgen -m %s: status %d, stderr %s", path, r.status, r.err);
+        ck_assert_str_eq(r.out, " unto him, Because thou\n");
+        it_run_free(&r);
+    }
+}
+
 START_TEST(flashgen_names_what_it_found)
 {
-    char top[1024], d[1200], p[1400], want[2048];
+    char top[1024], d[1200], p[1400], want[4096];
     ck_assert_int_eq(it_tmpdir(top, sizeof top), 0);
 
+    /* a folder holding one GGUF model (and no config.json) is that model; so is the file */
     snprintf(d, sizeof d, "%s/gguf", top);
     ck_assert_int_eq(mkdir(d, 0755), 0);
+    snprintf(p, sizeof p, "%s/demo-q8_0.gguf", d);
+    ck_assert_int_eq(fu_copy_file("tests/fixtures/gguf/demo-q8_0.gguf", p), 0);
+    expect_runs(d);
+    expect_runs(p);
+    /* two GGUF files: flashgen asks for one */
     snprintf(p, sizeof p, "%s/demo-bf16.gguf", d);
     ck_assert_int_eq(fu_copy_file("tests/fixtures/gguf/demo-bf16.gguf", p), 0);
-    snprintf(want, sizeof want, "flashgen: %s holds a GGUF model (demo-bf16.gguf) and no config.json: GGUF models are "
-             "not supported by flashgen yet", d);
+    snprintf(want, sizeof want, "flashgen: %s holds 2 GGUF files and no config.json: name one with -m (e.g. -m %s/demo-", d,
+             d);
     expect_flashgen(d, want);
-    snprintf(want, sizeof want, "flashgen: %s is a GGUF file: GGUF models are not supported by flashgen yet", p);
-    expect_flashgen(p, want);
 
     snprintf(d, sizeof d, "%s/packed", top);
     char prog[1024];
